@@ -1,0 +1,1 @@
+"""Storage repositories over Azure Tables, Blobs and Queues (Azurite locally)."""

@@ -1,0 +1,39 @@
+"""Session fixtures: a real Azurite on free ports, settings pointing at it, the face photos."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from shared.runtime.azurite import start_on_free_ports
+from shared.storage import clients
+
+ROOT = Path(__file__).resolve().parent.parent
+FACES = Path(os.environ.get("FACE_DATA_DIR", ROOT.parent / "shared" / "faces"))
+TEST_KEY = "test-key-0123456789"
+
+
+@pytest.fixture(scope="session")
+def faces_dir() -> Path:
+    if not FACES.is_dir():
+        pytest.skip(f"face photos not found at {FACES} (set FACE_DATA_DIR)")
+    return FACES
+
+
+@pytest.fixture(scope="session")
+def azurite(tmp_path_factory):
+    """A real Azurite for the whole session; the app's settings point at it."""
+    instance = start_on_free_ports(tmp_path_factory.mktemp("azurite"))
+    saved = {k: os.environ.get(k) for k in ("AzureWebJobsStorage", "FACE_API_KEYS")}
+    os.environ["AzureWebJobsStorage"] = instance.connection_string
+    os.environ["FACE_API_KEYS"] = f"{TEST_KEY},second-key"
+    clients.reset()
+    yield instance
+    instance.stop()
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    clients.reset()
