@@ -17,7 +17,7 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-models/manifest.json: $(VENV)/.installed models/build.py
+models/manifest.json: $(VENV)/.installed models/build.py models/dlib_to_onnx.py models/yunet.py
 	$(PY) -m models.build
 
 models: models/manifest.json
@@ -25,7 +25,14 @@ models: models/manifest.json
 run: $(VENV)/.installed node_modules/.installed models/manifest.json
 	$(PY) -m shared.runtime --with-azurite --port $(PORT)
 
-test: $(VENV)/.installed node_modules/.installed models/manifest.json
+# Checkov validates infra/*.bicep (tests/test_infra.py); it pins many packages, so it gets its own
+# virtualenv instead of $(VENV).
+.tools/checkov/.installed:
+	$(PYTHON) -m venv .tools/checkov
+	.tools/checkov/bin/pip install --quiet --disable-pip-version-check checkov==3.3.30
+	touch $@
+
+test: $(VENV)/.installed node_modules/.installed models/manifest.json .tools/checkov/.installed
 	$(PY) -m pytest tests
 
 eval: $(VENV)/.installed models/manifest.json
