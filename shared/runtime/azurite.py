@@ -34,11 +34,15 @@ def connection_string(blob: int, queue: int, table: int) -> str:
             f"TableEndpoint={base}:{table}/{ACCOUNT};")
 
 
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def _wait_listening(port: int, deadline: float) -> None:
     while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
+        if _listening(port):
+            return
         time.sleep(0.1)
     raise RuntimeError(f"Azurite did not listen on 127.0.0.1:{port}")
 
@@ -58,6 +62,11 @@ class Azurite:
     def start(self, timeout: float = 30.0) -> "Azurite":
         if not AZURITE_BIN.exists():
             raise RuntimeError("Azurite is not installed: run `npm ci` (make does it for you).")
+        ports = (self.blob_port, self.queue_port, self.table_port)
+        busy = [port for port in ports if _listening(port)]
+        if busy:
+            # Otherwise the wait below would mistake someone else's server for this Azurite.
+            raise RuntimeError(f"port(s) {busy} already in use on 127.0.0.1 (another Azurite?)")
         self.location.mkdir(parents=True, exist_ok=True)
         cmd = [str(AZURITE_BIN), "--silent", "--disableTelemetry", "--skipApiVersionCheck",
                "--location", str(self.location),
@@ -68,7 +77,7 @@ class Azurite:
         self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
                                         start_new_session=True)
         deadline = time.monotonic() + timeout
-        for port in (self.blob_port, self.queue_port, self.table_port):
+        for port in ports:
             _wait_listening(port, deadline)
         return self
 

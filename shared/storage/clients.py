@@ -6,7 +6,7 @@ from functools import lru_cache
 
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
-from azure.storage.queue import QueueServiceClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+from azure.storage.queue import QueueClient, QueueServiceClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
 from shared import settings
 
@@ -36,10 +36,16 @@ def table_service() -> TableServiceClient:
 
 @lru_cache(maxsize=None)
 def queue_service() -> QueueServiceClient:
-    # The Functions host reads and writes queue messages base64-encoded (host.json messageEncoding).
-    return _make("queue", QueueServiceClient,
-                 message_encode_policy=TextBase64EncodePolicy(),
-                 message_decode_policy=TextBase64DecodePolicy())
+    return _make("queue", QueueServiceClient)
+
+
+def queue(name: str) -> QueueClient:
+    """A queue whose messages are base64-encoded, as the Functions host reads and writes them
+    (host.json messageEncoding). The service client does not pass message policies on to the
+    queue clients it makes, so they are set here."""
+    return queue_service().get_queue_client(
+        name, message_encode_policy=TextBase64EncodePolicy(),
+        message_decode_policy=TextBase64DecodePolicy())
 
 
 def reset() -> None:

@@ -1,0 +1,1 @@
+"""Function apps used only by tests."""
