@@ -1,0 +1,52 @@
+"""POST /face/{apiVersion}/identify: the persons of a (large) person group most like each face."""
+import azure.functions as func
+
+from functions.api import ApiRequest, operation
+from shared.collections import service
+from shared.collections.kinds import LARGE_PERSON_GROUP, PERSON_GROUP
+from shared.errors import FaceError, bad_argument
+from shared.recognition import container_id, int_field, require_json, uuid_list
+
+bp = func.Blueprint()
+OTHER_SCOPES = ("dynamicPersonGroupId", "personIds")
+
+
+def _scope(body: dict):
+    """The one group the body names, with the contract's error for any other combination."""
+    groups = [kind for kind in (PERSON_GROUP, LARGE_PERSON_GROUP)
+              if body.get(kind.id_field) is not None]
+    others = [name for name in OTHER_SCOPES if body.get(name) is not None]
+    if others and groups or len(others) > 1:
+        raise FaceError("IncompatibleIdentificationScopeParametersCombination",
+                        "Give only one of personGroupId, largePersonGroupId, "
+                        "dynamicPersonGroupId and personIds.")
+    if others:
+        raise bad_argument(f"Invalid argument {others[0]}: identification against the person "
+                           "directory is not supported by this service.")
+    if len(groups) == 2:
+        raise FaceError("PersonGroupIdAndLargePersonGroupIdBothNotNull",
+                        "Large person group ID and person group ID are both not null.")
+    if not groups:
+        raise FaceError("PersonGroupIdAndLargePersonGroupIdBothNull",
+                        "Large person group ID and person group ID are both null.")
+    return groups[0], container_id(body, groups[0].id_field)
+
+
+def _threshold(body: dict) -> float | None:
+    value = body.get("confidenceThreshold")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise bad_argument("Invalid argument confidenceThreshold: must be a number from 0 to 1.")
+    return float(value)
+
+
+@operation(bp, "identify", ["POST"])
+def identify(req: ApiRequest) -> list[dict]:
+    require_json(req.content_type())
+    body = req.json()
+    face_ids = uuid_list(body, "faceIds", 1, 10)
+    top = int_field(body, "maxNumOfCandidatesReturned", 1 if req.version == "v1.0" else 10,
+                    1, 100)
+    kind, group_id = _scope(body)
+    return service.identify(kind, group_id, face_ids, top, _threshold(body))

@@ -1,0 +1,6 @@
+"""Collections: person groups, large person groups, face lists and large face lists.
+
+One mechanism serves all four kinds (`kinds.py`): metadata in Table storage (`repository.py`),
+embeddings in Blob shards (`shards.py`), training into immutable snapshots (`training.py`),
+in-memory search over the current snapshot (`snapshots.py`), and the operations the HTTP
+functions call (`service.py`)."""

@@ -1,0 +1,155 @@
+"""Embeddings of persisted faces, in Blob shards: training reads a few hundred blobs instead of
+scanning tables of millions of rows.
+
+Blob `collections/<storageId>/shards/<nnn>` holds fixed-size records (face id, owner id,
+float32 vector). The owner is the person (groups) or the face itself (face lists); the shard is
+a hash of the owner, so all faces of a person share a shard and deleting a person rewrites one
+blob.
+
+Shards are block blobs: adding a face stages one block and commits the block list on the
+blob's ETag (retrying on a race, so concurrent adds never lose each other); removing records
+rewrites the blob with one conditional Put Blob, atomic for readers. A shard whose block list
+grows long is compacted into one block on the next add."""
+from __future__ import annotations
+
+import uuid
+import zlib
+
+import numpy as np
+from azure.core import MatchConditions
+from azure.core.exceptions import (HttpResponseError, ResourceExistsError, ResourceModifiedError,
+                                   ResourceNotFoundError)
+from azure.storage.blob import BlobBlock, BlobClient, ContainerClient
+
+from shared.collections import repository
+from shared.storage import clients
+
+CONTAINER = "collections"
+DIM = 128
+RECORD = np.dtype([("face", "V16"), ("owner", "V16"), ("vector", "<f4", (DIM,))])
+COMPACT_AT = 1000        # committed blocks; every add re-sends the list, so keep it short
+_RETRIES = 50
+
+
+def uuid_bytes(ids: list[str]) -> np.ndarray:
+    return np.array([uuid.UUID(i).bytes for i in ids], dtype="V16")
+
+
+def uuid_text(value) -> str:
+    return str(uuid.UUID(bytes=bytes(value)))
+
+
+def shard_of(owner_id: str, shard_count: int) -> int:
+    return zlib.crc32(uuid.UUID(owner_id).bytes) % shard_count
+
+
+def records(face_ids: list[str], owner_ids: list[str], vectors: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(face_ids), RECORD)
+    out["face"], out["owner"] = uuid_bytes(face_ids), uuid_bytes(owner_ids)
+    out["vector"] = vectors
+    return out
+
+
+def container() -> ContainerClient:
+    repository.ensure("container", CONTAINER)
+    return clients.blob_service().get_container_client(CONTAINER)
+
+
+def _shard_name(storage_id: str, shard: int) -> str:
+    return f"{storage_id}/shards/{shard:03d}"
+
+
+def _blob(storage_id: str, shard: int) -> BlobClient:
+    return container().get_blob_client(_shard_name(storage_id, shard))
+
+
+def _unchanged_since(etag: str | None) -> dict:
+    """Write conditions: the blob is still at `etag`, or still absent when `etag` is None."""
+    if etag is None:
+        return {"match_condition": MatchConditions.IfMissing}
+    return {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+
+
+def existing_shards(storage_id: str) -> list[int]:
+    prefix = f"{storage_id}/shards/"
+    return sorted(int(b.name[len(prefix):]) for b in container().list_blobs(prefix))
+
+
+def read(storage_id: str, shard: int) -> tuple[np.ndarray, str | None]:
+    """The shard's records and ETag; no records and no ETag when the shard does not exist."""
+    try:
+        download = _blob(storage_id, shard).download_blob()
+    except ResourceNotFoundError:
+        return np.zeros(0, RECORD), None
+    return np.frombuffer(download.readall(), RECORD), download.properties.etag
+
+
+def append(storage_id: str, shard: int, new: np.ndarray) -> None:
+    """Add records to a shard without losing concurrent additions."""
+    blob = _blob(storage_id, shard)
+    for _ in range(_RETRIES):
+        try:
+            etag = blob.get_blob_properties().etag
+            committed, _ = blob.get_block_list("committed")
+        except ResourceNotFoundError:
+            etag, committed = None, []
+        if len(committed) >= COMPACT_AT:
+            if _rewrite(storage_id, shard, lambda old: np.concatenate([old, new])):
+                return
+            continue
+        # Staged blocks not named by a commit are discarded, so stage afresh on every attempt.
+        block = uuid.uuid4().hex
+        blob.stage_block(block, new.tobytes())
+        try:
+            blob.commit_block_list([BlobBlock(b.id) for b in committed] + [BlobBlock(block)],
+                                   **_unchanged_since(etag))
+            return
+        except (ResourceModifiedError, ResourceExistsError):
+            continue
+        except HttpResponseError as err:
+            if err.status_code not in (400, 409, 412):   # 400: a block was discarded by a race
+                raise
+    raise RuntimeError("too much contention on one shard")
+
+
+def remove(storage_id: str, shard: int, owners: set[str] = frozenset(),
+           faces: set[str] = frozenset()) -> int:
+    """Drop the records of `owners` and of `faces` from a shard; returns how many went."""
+    owner_bytes, face_bytes = uuid_bytes(sorted(owners)), uuid_bytes(sorted(faces))
+    removed = 0
+
+    def keep(old: np.ndarray) -> np.ndarray | None:
+        nonlocal removed
+        gone = np.isin(old["owner"], owner_bytes) | np.isin(old["face"], face_bytes)
+        removed = int(gone.sum())
+        return old[~gone] if removed else None
+    for _ in range(_RETRIES):
+        if _rewrite(storage_id, shard, keep):
+            return removed
+    raise RuntimeError("too much contention on one shard")
+
+
+def _rewrite(storage_id: str, shard: int, change) -> bool:
+    """Replace the shard with `change(records)` if nobody wrote it meanwhile.
+
+    `change` returns None for "nothing to do". True when done, False when raced."""
+    old, etag = read(storage_id, shard)
+    new = change(old)
+    if new is None:
+        return True
+    blob = _blob(storage_id, shard)
+    try:
+        if len(new):
+            blob.upload_blob(new.tobytes(), overwrite=True, **_unchanged_since(etag))
+        else:
+            blob.delete_blob(**_unchanged_since(etag))
+        return True
+    except (ResourceModifiedError, ResourceExistsError, ResourceNotFoundError):
+        return False
+
+
+def delete_collection_blobs(storage_id: str) -> None:
+    """Delete every blob of a collection: shards and snapshots."""
+    names = [b.name for b in container().list_blobs(f"{storage_id}/")]
+    for start in range(0, len(names), 256):        # the batch API takes 256 at most
+        container().delete_blobs(*names[start:start + 256])

@@ -1,0 +1,288 @@
+"""Training: from embedding shards to an immutable snapshot, through the queue.
+
+`request` records a new job (status notStarted) and enqueues `start`. The queue function runs:
+- `start`: marks the job running, splits the existing shards into parts of SHARDS_PER_PART and
+  enqueues one `part` message each (a small collection's single part runs inline), so a large
+  group trains on as many instances as the platform scales to;
+- `part`: reads its shards, drops deleted owners, writes its snapshot part blob and a done
+  marker; whichever part finds every marker present commits;
+- `commit`: writes the manifest, then moves the collection's snapshot pointer with an
+  ETag-conditional update that also checks the job is still the current one. Before that
+  moment nothing of the job is visible; after it the previous snapshot's blobs are deleted.
+
+Every step is idempotent (at-least-once delivery): a retried part rewrites the same blob, a
+repeated commit finds the pointer already moved. A message that keeps failing lands in the
+poison queue, whose function marks the job failed (`fail`): never stuck "running", and the
+previous snapshot keeps serving. A newer `request` supersedes a running job, whose later
+steps then do nothing.
+
+Table `training`, PartitionKey = storage id: RowKey `state` (status, job, snapshot pointer,
+dates), `deleted_<ownerId>` (owners deleted since their snapshot: identify filters them until
+a training drops them) and `done_<job>_<part>` markers."""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceExistsError
+from azure.data.tables import UpdateMode
+from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+
+from shared import clock
+from shared.collections import repository, shards, snapshots
+from shared.collections.shards import uuid_bytes
+from shared.storage import clients
+
+QUEUE = "collection-training"
+POISON_QUEUE = f"{QUEUE}-poison"
+TABLE = "training"
+SHARDS_PER_PART = 16
+log = logging.getLogger("face.training")
+
+
+@dataclass(frozen=True)
+class TrainingState:
+    status: str                        # notStarted | running | succeeded | failed
+    job: str
+    snapshot: str | None               # version identify serves; None before a success
+    last_action: datetime
+    last_success: datetime | None
+    message: str | None
+
+
+def _table():
+    return repository.table(TABLE)
+
+
+def _state_entity(storage_id: str):
+    return repository.entity_or_none(TABLE, storage_id, "state")
+
+
+def state(storage_id: str) -> TrainingState | None:
+    entity = _state_entity(storage_id)
+    if entity is None:
+        return None
+    return TrainingState(entity["Status"], entity["Job"], entity.get("Snapshot") or None,
+                         entity["LastAction"], entity.get("LastSuccess"),
+                         entity.get("Message") or None)
+
+
+def _update_state(storage_id: str, change) -> bool:
+    """Apply `change(entity)` (returns False to skip) under the state's ETag, retrying races."""
+    def attempt() -> bool:
+        entity = _state_entity(storage_id)
+        if entity is None or change(entity) is False:
+            return False
+        entity["LastAction"] = clock.now()
+        _table().update_entity(entity, mode=UpdateMode.REPLACE, etag=entity.metadata["etag"],
+                               match_condition=MatchConditions.IfNotModified)
+        return True
+    return repository.retry_on_conflict(attempt)
+
+
+# --- requests ------------------------------------------------------------------------------
+
+def queue_client(name: str = QUEUE) -> QueueClient:
+    """The queue, base64-encoded as the Functions host reads it. (QueueServiceClient does not
+    pass its message policies on to the clients it makes, so they are given here.)"""
+    repository.ensure("queue", name)
+    return clients.queue_service().get_queue_client(
+        name, message_encode_policy=TextBase64EncodePolicy(),
+        message_decode_policy=TextBase64DecodePolicy())
+
+
+def _enqueue(message: dict) -> None:
+    queue_client().send_message(json.dumps(message))
+
+
+def request(storage_id: str) -> str:
+    """Start a new training job (superseding a running one); returns the job id."""
+    job = uuid.uuid4().hex
+    fresh = {"Status": "notStarted", "Job": job, "Message": "", "Parts": 0,
+             "LastAction": clock.now()}
+
+    def attempt() -> None:
+        entity = _state_entity(storage_id)
+        if entity is None:
+            _table().create_entity({"PartitionKey": storage_id, "RowKey": "state", **fresh})
+            return
+        entity.update(fresh)
+        _table().update_entity(entity, mode=UpdateMode.REPLACE, etag=entity.metadata["etag"],
+                               match_condition=MatchConditions.IfNotModified)
+    repository.retry_on_conflict(attempt)
+    try:
+        _enqueue({"op": "start", "storage": storage_id, "job": job})
+    except Exception:
+        fail(storage_id, job, "Training could not be queued.")
+        raise
+    return job
+
+
+def request_purge(storage_id: str) -> None:
+    _enqueue({"op": "purge", "storage": storage_id})
+
+
+# --- queue work ----------------------------------------------------------------------------
+
+def process(message: dict) -> None:
+    """Run one queue message (at-least-once: any step may run again)."""
+    op, storage_id = message["op"], message["storage"]
+    if op == "start":
+        start(storage_id, message["job"])
+    elif op == "part":
+        build_part(storage_id, message["job"], message["part"], message["shards"])
+    elif op == "purge":
+        purge(storage_id)
+    else:
+        raise ValueError(f"unknown training message op {op!r}")
+
+
+def process_poison(message: dict) -> None:
+    """A message that failed every delivery: its job has failed."""
+    if message.get("op") in ("start", "part"):
+        fail(message["storage"], message["job"], "Training failed after repeated errors.")
+    else:
+        log.error("purge of %s failed repeatedly; rows are left behind", message.get("storage"))
+
+
+def _is_current(storage_id: str, job: str) -> bool:
+    current = state(storage_id)
+    return current is not None and current.job == job and current.status in ("notStarted",
+                                                                              "running")
+
+
+def start(storage_id: str, job: str) -> None:
+    existing = shards.existing_shards(storage_id)
+    groups = [existing[i:i + SHARDS_PER_PART]
+              for i in range(0, len(existing), SHARDS_PER_PART)] or [[]]
+
+    def begin(entity) -> bool:
+        if entity["Job"] != job or entity["Status"] not in ("notStarted", "running"):
+            return False
+        entity.update({"Status": "running", "Parts": len(groups)})
+        return True
+    if not _update_state(storage_id, begin):
+        return
+    _record_deletions_before(storage_id, job)
+    if len(groups) == 1:
+        build_part(storage_id, job, 0, groups[0])
+        return
+    for index, group in enumerate(groups):
+        _enqueue({"op": "part", "storage": storage_id, "job": job, "part": index,
+                  "shards": group})
+
+
+def build_part(storage_id: str, job: str, index: int, shard_numbers: list[int]) -> None:
+    if not _is_current(storage_id, job):
+        return
+    deleted = deleted_owners(storage_id)
+    records = [_live_records(storage_id, shard, deleted) for shard in shard_numbers]
+    part = snapshots.Part.from_records(np.concatenate(records) if records
+                                       else np.zeros(0, shards.RECORD))
+    snapshots.write_part(storage_id, job, index, part)
+    _table().upsert_entity({"PartitionKey": storage_id, "RowKey": f"done_{job}_{index:04d}",
+                            "Faces": len(part.owners)})
+    _commit_if_complete(storage_id, job)
+
+
+def _live_records(storage_id: str, shard: int, deleted: set[str]) -> np.ndarray:
+    """A shard's records without deleted owners, which are also removed from the shard (a
+    delete interrupted half-way is finished here)."""
+    records, _ = shards.read(storage_id, shard)
+    if deleted:
+        gone = np.isin(records["owner"], uuid_bytes(sorted(deleted)))
+        if gone.any():
+            shards.remove(storage_id, shard, owners=deleted)
+            records = records[~gone]
+    return records
+
+
+def _done_markers(storage_id: str, job: str) -> list:
+    return list(_table().query_entities(
+        "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
+        parameters={"pk": storage_id, "low": f"done_{job}_", "high": f"done_{job}`"}))
+
+
+def _commit_if_complete(storage_id: str, job: str) -> None:
+    entity = _state_entity(storage_id)
+    markers = _done_markers(storage_id, job)
+    if entity is None or entity["Job"] != job or len(markers) < entity.get("Parts", 0):
+        return
+    snapshots.write_manifest(storage_id, job, entity["Parts"], sum(m["Faces"] for m in markers))
+    previous = entity.get("Snapshot") or None
+
+    def switch(entity) -> bool:
+        if entity["Job"] != job or entity["Status"] != "running":
+            return False
+        entity.update({"Status": "succeeded", "Snapshot": job, "LastSuccess": clock.now(),
+                       "Message": ""})
+        return True
+    if _update_state(storage_id, switch):
+        _after_commit(storage_id, job, previous, markers)
+
+
+def _after_commit(storage_id: str, job: str, previous: str | None, markers: list) -> None:
+    if previous and previous != job:
+        snapshots.delete(storage_id, previous)
+    forgotten = json.loads(shards.container().download_blob(
+        _deletions_blob(storage_id, job)).readall())
+    repository.delete_entities(_table(), [{"PartitionKey": storage_id, "RowKey": f"deleted_{o}"}
+                                          for o in sorted(forgotten)])
+    repository.delete_entities(_table(), markers)
+
+
+def fail(storage_id: str, job: str, message: str) -> None:
+    def mark(entity) -> bool:
+        if entity["Job"] != job or entity["Status"] not in ("notStarted", "running"):
+            return False
+        entity.update({"Status": "failed", "Message": message})
+        return True
+    if _update_state(storage_id, mark):
+        snapshots.delete(storage_id, job)
+        repository.delete_entities(_table(), _done_markers(storage_id, job))
+
+
+def _record_deletions_before(storage_id: str, job: str) -> None:
+    """Note the owners deleted before the job's parts run: every part drops them, so commit
+    can forget them. Written once: a redelivered `start` must not add later deletions, which
+    a part may already have read as present."""
+    deleted = json.dumps(sorted(deleted_owners(storage_id)))
+    try:
+        shards.container().upload_blob(_deletions_blob(storage_id, job), deleted)
+    except ResourceExistsError:
+        pass
+
+
+def _deletions_blob(storage_id: str, job: str) -> str:
+    return f"{snapshots.prefix(storage_id, job)}deleted.json"
+
+
+# --- deleted owners ------------------------------------------------------------------------
+
+def mark_deleted(storage_id: str, owner_ids: list[str]) -> None:
+    """Hide owners from searches of the current snapshot until a training drops them."""
+    for owner in owner_ids:
+        _table().upsert_entity({"PartitionKey": storage_id, "RowKey": f"deleted_{owner}"})
+
+
+def deleted_owners(storage_id: str) -> set[str]:
+    rows = _table().query_entities(
+        "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
+        parameters={"pk": storage_id, "low": "deleted_", "high": "deleted`"},
+        select=["RowKey"])
+    return {row["RowKey"][len("deleted_"):] for row in rows}
+
+
+def purge(storage_id: str) -> None:
+    """Everything a deleted collection left: rows, training state, blobs."""
+    repository.purge(storage_id)
+    rows = _table().query_entities("PartitionKey eq @pk", parameters={"pk": storage_id},
+                                   select=["PartitionKey", "RowKey"])
+    repository.delete_entities(_table(), rows)
+    shards.delete_collection_blobs(storage_id)
+    snapshots.forget(storage_id)

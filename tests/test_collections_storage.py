@@ -1,0 +1,326 @@
+"""The collections engine over a real Azurite, with synthetic normalised embeddings written
+through the same storage code as add-face: training through the queue, snapshot switching,
+deletion semantics, concurrency, faults."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from shared.collections import repository, service, shards, snapshots, training
+from shared.collections.kinds import FACE_LIST, LARGE_FACE_LIST, LARGE_PERSON_GROUP, PERSON_GROUP
+from shared.storage.face_ids import StoredFace, default_store, expiry
+
+RNG = np.random.default_rng(7)
+
+
+def unit(vectors: np.ndarray) -> np.ndarray:
+    return (vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def near(vector: np.ndarray, noise: float = 0.05) -> np.ndarray:
+    return unit(vector + RNG.normal(0, noise, vector.shape))
+
+
+def make_group(kind, persons: int, faces_each: int = 2):
+    """A collection with persons, each around its own random direction; returns
+    (collection, {personId: direction})."""
+    group_id = f"g-{uuid.uuid4().hex[:12]}"
+    service.create_collection(kind, group_id, {"name": "group"})
+    collection = repository.get_collection(kind, group_id)
+    centres = {}
+    for _ in range(persons):
+        person_id = service.create_person(kind, group_id, {"name": "p"})["personId"]
+        centres[person_id] = unit(RNG.normal(size=shards.DIM))
+        for _ in range(faces_each):
+            service.store_face(collection, person_id, near(centres[person_id]), None)
+    return collection, centres
+
+
+def run_queue(poison_after: int | None = None) -> int:
+    """Process training messages until the queue is empty, as the queue trigger would; a
+    message failing `poison_after` times goes to the poison handler. Returns failures."""
+    queue = training.queue_client()
+    failures = 0
+    while True:
+        messages = list(queue.receive_messages(max_messages=16, visibility_timeout=60))
+        if not messages:
+            return failures
+        for message in messages:
+            body = json.loads(message.content)
+            try:
+                training.process(body)
+            except RuntimeError:
+                failures += 1
+                if poison_after is None or message.dequeue_count < poison_after:
+                    queue.update_message(message, visibility_timeout=0)
+                    continue
+                training.process_poison(body)
+            queue.delete_message(message)
+
+
+def train(collection) -> training.TrainingState:
+    training.request(collection.storage_id)
+    run_queue()
+    return training.state(collection.storage_id)
+
+
+def best_person(collection, vector: np.ndarray) -> str | None:
+    snapshot, excluded = service._searchable(collection)
+    found = snapshot.best_owners(vector[None, :], 1, excluded)[0]
+    return found[0][0] if found else None
+
+
+def test_training_fans_out_and_search_finds_each_person(azurite):
+    collection, centres = make_group(LARGE_PERSON_GROUP, persons=40)
+    assert len(shards.existing_shards(collection.storage_id)) > training.SHARDS_PER_PART
+    state = train(collection)
+    assert state.status == "succeeded" and state.snapshot == state.job
+    snapshot = snapshots.trained(collection.storage_id, state.snapshot)
+    assert snapshot.face_count == 80 and len(snapshot.owners) == 40
+    for person_id, centre in centres.items():
+        assert best_person(collection, centre) == person_id
+
+
+def test_changes_are_invisible_until_the_next_training(azurite):
+    collection, centres = make_group(PERSON_GROUP, persons=3)
+    train(collection)
+    newcomer = service.create_person(PERSON_GROUP, collection.collection_id,
+                                     {"name": "late"})["personId"]
+    direction = unit(RNG.normal(size=shards.DIM))
+    service.store_face(collection, newcomer, direction, None)
+    assert best_person(collection, direction) != newcomer
+    train(collection)
+    assert best_person(collection, direction) == newcomer
+
+
+def test_untrained_group_is_not_searchable(azurite):
+    collection, _ = make_group(PERSON_GROUP, persons=1)
+    with pytest.raises(service.FaceError) as raised:
+        service._searchable(collection)
+    assert raised.value.code == "PersonGroupNotTrained"
+
+
+def test_deleted_person_disappears_at_once_and_from_the_shards(azurite):
+    collection, centres = make_group(LARGE_PERSON_GROUP, persons=5)
+    train(collection)
+    victim, direction = next(iter(centres.items()))
+    service.delete_person(LARGE_PERSON_GROUP, collection.collection_id, victim)
+    assert best_person(collection, direction) != victim
+    shard = shards.shard_of(victim, LARGE_PERSON_GROUP.shard_count)
+    records, _ = shards.read(collection.storage_id, shard)
+    assert victim not in {shards.uuid_text(owner) for owner in records["owner"]}
+    train(collection)
+    assert training.deleted_owners(collection.storage_id) == set()
+    assert best_person(collection, direction) != victim
+
+
+def test_failed_part_leaves_previous_snapshot_serving_and_retry_loses_nothing(
+        azurite, monkeypatch):
+    collection, centres = make_group(LARGE_PERSON_GROUP, persons=30, faces_each=1)
+    first = train(collection)
+    extra = {}
+    for _ in range(10):
+        person_id = service.create_person(LARGE_PERSON_GROUP, collection.collection_id,
+                                          {"name": "x"})["personId"]
+        extra[person_id] = unit(RNG.normal(size=shards.DIM))
+        service.store_face(collection, person_id, extra[person_id], None)
+
+    real_write = snapshots.write_part
+
+    def crash_on_second_part(storage_id, version, index, part):
+        if index == 1:
+            raise RuntimeError("worker died mid-way")
+        real_write(storage_id, version, index, part)
+    monkeypatch.setattr(snapshots, "write_part", crash_on_second_part)
+    training.request(collection.storage_id)
+    assert run_queue(poison_after=5) == 5
+
+    failed = training.state(collection.storage_id)
+    assert failed.status == "failed" and failed.message
+    assert failed.snapshot == first.snapshot            # the previous snapshot still serves
+    names = [b.name for b in shards.container().list_blobs(f"{collection.storage_id}/snapshots/")]
+    assert names and all(f"/{first.snapshot}/" in name for name in names)
+    for person_id, centre in centres.items():
+        assert best_person(collection, centre) == person_id
+
+    monkeypatch.setattr(snapshots, "write_part", real_write)
+    retried = train(collection)
+    assert retried.status == "succeeded" and retried.snapshot != first.snapshot
+    snapshot = snapshots.trained(collection.storage_id, retried.snapshot)
+    assert snapshot.face_count == 40
+    for person_id, centre in {**centres, **extra}.items():
+        assert best_person(collection, centre) == person_id
+
+
+def test_redelivered_messages_change_nothing(azurite):
+    collection, centres = make_group(LARGE_PERSON_GROUP, persons=30, faces_each=1)
+    first = train(collection)
+    training.request(collection.storage_id)
+    queue = training.queue_client()
+    while messages := list(queue.receive_messages(max_messages=32)):
+        for message in messages:            # at-least-once: each one delivered twice
+            body = json.loads(message.content)
+            training.process(body)
+            training.process(body)
+            queue.delete_message(message)
+    state = training.state(collection.storage_id)
+    assert state.status == "succeeded" and state.snapshot != first.snapshot
+    assert snapshots.trained(collection.storage_id, state.snapshot).face_count == 30
+    names = [b.name for b in shards.container().list_blobs(f"{collection.storage_id}/snapshots/")]
+    assert all(f"/{state.snapshot}/" in name for name in names)
+
+
+def test_concurrent_adds_and_deletes_lose_no_face(azurite):
+    collection, centres = make_group(PERSON_GROUP, persons=4, faces_each=0)
+    people = list(centres)
+
+    def add(i: int) -> str:
+        person_id = people[i % len(people)]
+        return service.store_face(collection, person_id, near(centres[person_id]), str(i))
+    with ThreadPoolExecutor(8) as pool:
+        added = list(pool.map(add, range(40)))
+    doomed = added[:6]
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(lambda f: service.delete_face(
+            PERSON_GROUP, collection.collection_id, None, f), doomed))
+    kept = set(added) - set(doomed)
+
+    stored = {shards.uuid_text(face) for shard in shards.existing_shards(collection.storage_id)
+              for face in shards.read(collection.storage_id, shard)[0]["face"]}
+    listed = {f for p in people for f in repository.get_person(collection.storage_id, p).face_ids}
+    assert stored == kept and listed == kept
+
+
+def test_concurrent_list_adds_respect_the_limit_and_count(azurite):
+    small = dataclasses.replace(FACE_LIST, max_members=20)
+    list_id = f"l-{uuid.uuid4().hex[:12]}"
+    service.create_collection(small, list_id, {"name": "list"})
+    collection = repository.get_collection(small, list_id)
+
+    def add(_) -> str | None:
+        try:
+            return service.store_face(collection, None, unit(RNG.normal(size=shards.DIM)), None)
+        except service.FaceError as err:
+            assert err.code == "QuotaExceeded"
+            return None
+    with ThreadPoolExecutor(8) as pool:
+        added = {face for face in pool.map(add, range(24)) if face}
+    assert len(added) == 20
+    assert repository.get_collection(small, list_id).members == 20
+    snapshot = snapshots.live(collection.storage_id)
+    assert {shards.uuid_text(o) for o in snapshot.owners} == added
+
+
+def test_person_paging_is_ascending_and_exclusive(azurite):
+    collection, centres = make_group(LARGE_PERSON_GROUP, persons=25, faces_each=0)
+    everyone = sorted(centres)
+    first = service.list_persons(LARGE_PERSON_GROUP, collection.collection_id, None, 10)
+    rest = service.list_persons(LARGE_PERSON_GROUP, collection.collection_id,
+                                first[-1]["personId"], 1000)
+    assert [p["personId"] for p in first + rest] == everyone
+
+
+def test_deleting_a_group_removes_blobs_then_rows(azurite):
+    collection, _ = make_group(LARGE_PERSON_GROUP, persons=3)
+    train(collection)
+    service.delete_collection(LARGE_PERSON_GROUP, collection.collection_id)
+    assert not list(shards.container().list_blobs(f"{collection.storage_id}/"))
+    run_queue()
+    assert repository.list_persons(collection.storage_id, None, 10) == []
+    assert training.state(collection.storage_id) is None
+
+
+def test_a_training_group_cannot_be_deleted(azurite):
+    collection, _ = make_group(PERSON_GROUP, persons=1)
+    training.request(collection.storage_id)
+    with pytest.raises(service.FaceError) as raised:
+        service.delete_collection(PERSON_GROUP, collection.collection_id)
+    assert (raised.value.status, raised.value.code) == (409, "PersonGroupTrainingNotFinished")
+    run_queue()
+    service.delete_collection(PERSON_GROUP, collection.collection_id)
+
+
+def test_person_limit_of_the_kind(azurite):
+    small = dataclasses.replace(PERSON_GROUP, max_members=3)
+    group_id = f"g-{uuid.uuid4().hex[:12]}"
+    service.create_collection(small, group_id, {"name": "group"})
+    people = [service.create_person(small, group_id, {"name": "p"}) for _ in range(3)]
+    with pytest.raises(service.FaceError) as raised:
+        service.create_person(small, group_id, {"name": "one too many"})
+    assert (raised.value.status, raised.value.code) == (403, "QuotaExceeded")
+    service.delete_person(small, group_id, people[0]["personId"])
+    service.create_person(small, group_id, {"name": "fits again"})
+
+
+def cached_face(vector: np.ndarray) -> str:
+    face_id = str(uuid.uuid4())
+    default_store().save([StoredFace(face_id, vector, "recognition_01", (0, 0, 9, 9),
+                                     expiry(600))])
+    return face_id
+
+
+@pytest.mark.parametrize("kind", [FACE_LIST, LARGE_FACE_LIST])
+def test_face_lists_search_without_persons(azurite, kind):
+    list_id = f"l-{uuid.uuid4().hex[:12]}"
+    service.create_collection(kind, list_id, {"name": "list"})
+    collection = repository.get_collection(kind, list_id)
+    if kind is FACE_LIST:
+        with pytest.raises(service.FaceError) as raised:
+            service.find_similar(kind, list_id, cached_face(unit(RNG.normal(size=128))), 3,
+                                 "matchFace")
+        assert raised.value.code == "FaceListNotReady"
+    vectors = unit(RNG.normal(size=(6, shards.DIM)))
+    faces = [service.store_face(collection, None, v, None) for v in vectors]
+    probe = cached_face(near(vectors[2], 0.01))
+    if kind.needs_training:
+        with pytest.raises(service.FaceError) as raised:
+            service.find_similar(kind, list_id, probe, 3, "matchFace")
+        assert raised.value.code == "LargeFaceListNotTrained"
+        train(collection)
+    similar = service.find_similar(kind, list_id, probe, 3, "matchFace")
+    assert len(similar) == 3 and similar[0]["persistedFaceId"] == faces[2]
+    assert [s["persistedFaceId"] for s in service.find_similar(
+        kind, list_id, probe, 3, "matchPerson")] == [faces[2]]
+    service.delete_face(kind, list_id, None, faces[2])
+    after = service.find_similar(kind, list_id, probe, 10, "matchFace")
+    assert faces[2] not in [s["persistedFaceId"] for s in after] and len(after) == 5
+    assert [f["persistedFaceId"] for f in service.list_faces(kind, list_id, None, 10)] == \
+        sorted(set(faces) - {faces[2]})
+
+
+def test_person_faces_for_verify(azurite):
+    collection, centres = make_group(PERSON_GROUP, persons=2)
+    person = next(iter(centres))
+    lookup = service.person_faces(PERSON_GROUP)
+    model, vectors = lookup(collection.collection_id, person)
+    assert model == "recognition_01" and vectors.shape == (2, shards.DIM)
+    assert (vectors @ centres[person]).min() > 0.8
+    with pytest.raises(service.FaceError) as raised:
+        lookup(collection.collection_id, str(uuid.uuid4()))
+    assert (raised.value.status, raised.value.code) == (400, "PersonNotFound")
+    with pytest.raises(service.FaceError) as raised:
+        lookup("no-such-group", person)
+    assert (raised.value.status, raised.value.code) == (400, "PersonGroupNotFound")
+
+
+def test_concurrent_deletes_of_one_person_count_once(azurite):
+    collection, centres = make_group(PERSON_GROUP, persons=3, faces_each=1)
+    victim = next(iter(centres))
+
+    def delete(_) -> str:
+        try:
+            service.delete_person(PERSON_GROUP, collection.collection_id, victim)
+            return "deleted"
+        except service.FaceError as err:
+            return err.code
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = sorted(pool.map(delete, range(4)))
+    assert outcomes == ["PersonNotFound"] * 3 + ["deleted"]
+    assert repository.get_collection(PERSON_GROUP, collection.collection_id).members == 2
+    with pytest.raises(service.FaceError):
+        service.store_face(collection, victim, centres[victim], None)
