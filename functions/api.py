@@ -19,6 +19,7 @@ import azure.functions as func
 
 from shared import settings
 from shared.errors import FaceError, bad_argument
+from shared.json_body import parse_object
 
 API_VERSIONS = ("v1.0", "v1.2", "v1.2-preview.1")
 KEY_HEADER = "Ocp-Apim-Subscription-Key"
@@ -74,14 +75,7 @@ class ApiRequest:
 
     def json(self) -> dict[str, Any]:
         """The JSON object body; BadArgument when absent, malformed or not an object."""
-        body = self.http.get_body()
-        try:
-            value = json.loads(body) if body else None
-        except (ValueError, UnicodeDecodeError):
-            raise bad_argument("Request body is invalid JSON.") from None
-        if not isinstance(value, dict):
-            raise bad_argument("Request body must be a JSON object.")
-        return value
+        return parse_object(self.http.get_body())
 
     def body_bytes(self) -> bytes:
         return self.http.get_body() or b""

@@ -283,6 +283,15 @@ def test_family_photos_are_identified(client, faces_dir):
     best = [result["candidates"][0]["personId"] for result in response.json()]
     assert sorted(best) == sorted(persons.values())
 
+    # Verify face-to-person: each crowd face is its identified person, and not another one.
+    for face, person in zip(crowd, best):
+        other = next(p for p in persons.values() if p != person)
+        for candidate, identical in ((person, True), (other, False)):
+            verdict = call(client, "POST", "verify", json={
+                "faceId": face["faceId"], "personId": candidate, "largePersonGroupId": group_id})
+            assert verdict.status_code == 200, verdict.text
+            assert verdict.json()["isIdentical"] is identical
+
 
 def test_add_face_image_errors(client, faces_dir):
     folder, route = faces_dir / "azure-samples", "persongroups"

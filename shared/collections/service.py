@@ -29,8 +29,8 @@ from shared.collections.kinds import (FACE_LIST, ID_PATTERN, LARGE_FACE_LIST, LA
 from shared.collections.repository import Collection
 from shared.errors import FaceError, bad_argument, invalid_image
 from shared.inference import get_engine
-from shared.recognition import load_faces
 from shared.similarity import SAME_PERSON, require_model
+from shared.storage.face_ids import load_faces
 
 MAX_NAME, MAX_USER_DATA, MAX_FACE_USER_DATA = 128, 16_384, 1_024
 DETECTION_MODELS = ("detection_01", "detection_02", "detection_03")
@@ -417,18 +417,15 @@ def identify(kind: Kind, collection_id: str, face_ids: list[str], top: int,
             for face_id, found in zip(face_ids, snapshot.best_owners(queries, top, excluded))]
 
 
-def person_faces(kind: Kind):
-    """`(groupId, personId) -> (recognition model, (n, 128) embeddings)` of a person's current
-    faces (no training needed), for face-to-person verify (shared.recognition
-    PERSON_CONTAINERS). Unknown group or person: the 400 errors verify answers."""
-    def lookup(collection_id: str, person_id: str) -> tuple[str, np.ndarray]:
-        collection = repository.get_collection(kind, collection_id, status=400)
-        person = repository.get_person(collection.storage_id, _person_id(person_id, 400), 400)
-        records, _ = shards.read(collection.storage_id,
-                                 shards.shard_of(person.person_id, kind.shard_count))
-        mine = records["owner"] == shards.uuid_bytes([person.person_id])[0]
-        return collection.recognition_model, records["vector"][mine]
-    return lookup
+def person_faces(kind: Kind, collection_id: str, person_id: str) -> tuple[str, np.ndarray]:
+    """(recognition model, (n, 128) embeddings) of a person's current faces (no training
+    needed), for face-to-person verify. Unknown group or person: the 400 errors verify answers."""
+    collection = repository.get_collection(kind, collection_id, status=400)
+    person = repository.get_person(collection.storage_id, _person_id(person_id, 400), 400)
+    records, _ = shards.read(collection.storage_id,
+                             shards.shard_of(person.person_id, kind.shard_count))
+    mine = records["owner"] == shards.uuid_bytes([person.person_id])[0]
+    return collection.recognition_model, records["vector"][mine]
 
 
 def find_similar(kind: Kind, collection_id: str, face_id: str, top: int,

@@ -86,6 +86,9 @@ def to_http_response(result) -> func.HttpResponse:
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = IDLE_KEEPALIVE_SECONDS
+    # Headers and body go out as separate writes; with Nagle's algorithm the body would wait
+    # for the client's delayed ACK (~40 ms per response).
+    disable_nagle_algorithm = True
     server: "_Server"
 
     def log_message(self, format, *args):   # noqa: A002 - stdlib signature

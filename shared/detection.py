@@ -1,0 +1,147 @@
+"""Detect: the query options (contract §3.1, §4), running the engine, keeping faceIds, and the
+response in the wire shape (§4.3, §5 FaceDetectionResult).
+
+Which real model serves each contract model name. Every name is served by the same pair, so
+results do not depend on the name; the names exist for wire compatibility and so that faceIds
+carry their recognition model (mixing models is rejected, as Azure does):
+
+  detection_01, detection_02, detection_03  ->  YuNet 2023mar, OpenCV Zoo (yunet_2023mar.onnx)
+  recognition_01 .. recognition_04          ->  dlib ResNet v1, 128-d (dlib_resnet_v1.onnx)
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import numpy as np
+
+from shared.errors import FaceError, bad_argument
+from shared.inference import Face, FaceQuality, get_engine
+from shared.storage.face_ids import StoredFace, default_store, expiry
+
+DETECTION_MODELS = ("detection_01", "detection_02", "detection_03")
+RECOGNITION_MODELS = ("recognition_01", "recognition_02", "recognition_03", "recognition_04")
+DEFAULT_TTL = 86400
+TTL_RANGE = (60, 86400)         # faceIdTimeToLive, seconds
+
+SUPPORTED_ATTRIBUTES = ("headPose", "blur", "exposure", "noise", "qualityForRecognition")
+# In the contract, not (yet) computed here: asking for them is refused rather than invented.
+LATER_ATTRIBUTES = ("glasses", "occlusion", "accessories", "mask", "age", "smile", "facialHair",
+                    "hair")
+RETIRED_ATTRIBUTES = ("gender", "emotion", "makeup")
+QUALITY_MODELS = ("recognition_03", "recognition_04")
+
+
+@dataclass(frozen=True)
+class DetectOptions:
+    detection_model: str = "detection_01"
+    recognition_model: str = "recognition_01"
+    return_face_id: bool = True
+    return_landmarks: bool = False
+    attributes: tuple[str, ...] = ()
+    return_recognition_model: bool = False
+    ttl: int = DEFAULT_TTL
+
+
+def model_name(raw: str | None, allowed: tuple[str, ...], parameter: str) -> str:
+    """A model name from a query or body (case-insensitive); the first is the default."""
+    if raw is None or raw == "":
+        return allowed[0]
+    if raw.lower() not in allowed:
+        raise bad_argument(f"Invalid argument {parameter}: must be one of {', '.join(allowed)}.")
+    return raw.lower()
+
+
+def parse_attributes(csv: str | None) -> tuple[str, ...]:
+    """`returnFaceAttributes` CSV -> canonical names, refusing unknown and unsupported ones."""
+    canonical = {name.lower(): name
+                 for name in SUPPORTED_ATTRIBUTES + LATER_ATTRIBUTES + RETIRED_ATTRIBUTES}
+    names: list[str] = []
+    for item in (csv or "").split(","):
+        if not item.strip():
+            continue
+        name = canonical.get(item.strip().lower())
+        if name is None:
+            raise bad_argument("Invalid argument returnFaceAttributes.")
+        if name in RETIRED_ATTRIBUTES:
+            raise FaceError("UnsupportedFeature", f"Return Attribute '{name}' has been "
+                            "deprecated and is not supported.", 403)
+        if name in LATER_ATTRIBUTES:
+            raise bad_argument(f"Attribute '{name}' is not supported by this deployment.")
+        if name not in names:
+            names.append(name)
+    return tuple(names)
+
+
+def check_options(options: DetectOptions) -> DetectOptions:
+    """Combination rules between models and what is asked for (contract §4.1)."""
+    if options.return_landmarks:
+        if options.detection_model == "detection_02":
+            raise bad_argument("'returnLandmarks' is not supported by detection_02.")
+        raise bad_argument("'returnFaceLandmarks' is not supported by this deployment.")
+    if options.attributes and options.detection_model == "detection_02":
+        raise bad_argument("'returnFaceAttributes' is not supported by detection_02.")
+    if ("qualityForRecognition" in options.attributes
+            and options.recognition_model not in QUALITY_MODELS):
+        raise bad_argument("Attribute 'qualityForRecognition' is only supported with "
+                           "recognition_03 or recognition_04.")
+    return options
+
+
+def detect(data: bytes, options: DetectOptions) -> list[dict]:
+    """Detect faces in an image; keep their embeddings when faceIds are asked for."""
+    engine = get_engine()
+    image = engine.decode(data)
+    faces = engine.detect(image)
+    height, width = image.shape[:2]
+    rectangles = [rectangle(face, width, height) for face in faces]
+    face_ids: list[str | None] = [None] * len(faces)
+    if options.return_face_id and faces:
+        face_ids = _keep(engine.embed(image, faces), rectangles, options)
+    qualities = [engine.quality(image, face) if options.attributes else None for face in faces]
+    return [_result(face_id, rect, quality, options)
+            for face_id, rect, quality in zip(face_ids, rectangles, qualities)]
+
+
+def rectangle(face: Face, width: int, height: int) -> tuple[int, int, int, int]:
+    """Integer left, top, width, height, clipped to the image."""
+    left, top = max(0, round(face.left)), max(0, round(face.top))
+    right = min(width, round(face.left + face.width))
+    bottom = min(height, round(face.top + face.height))
+    return left, top, max(1, right - left), max(1, bottom - top)
+
+
+def _keep(vectors: np.ndarray, rectangles: list, options: DetectOptions) -> list[str]:
+    expires_at = expiry(options.ttl)
+    stored = [StoredFace(str(uuid.uuid4()), vector, options.recognition_model, rect, expires_at)
+              for vector, rect in zip(vectors, rectangles)]
+    default_store().save(stored)
+    return [face.face_id for face in stored]
+
+
+def _result(face_id: str | None, rect: tuple, quality: FaceQuality | None,
+            options: DetectOptions) -> dict:
+    left, top, width, height = rect
+    result: dict = {}
+    if face_id:
+        result["faceId"] = face_id
+    if options.return_recognition_model:
+        result["recognitionModel"] = options.recognition_model
+    result["faceRectangle"] = {"top": top, "left": left, "width": width, "height": height}
+    if quality is not None:
+        result["faceAttributes"] = attributes(quality, options.attributes)
+    return result
+
+
+def attributes(quality: FaceQuality, names: tuple[str, ...]) -> dict:
+    """The asked-for attributes, in the live service's value shapes and casing (§4.3)."""
+    values = {
+        "headPose": lambda: {"pitch": round(quality.pitch, 1), "roll": round(quality.roll, 1),
+                             "yaw": round(quality.yaw, 1)},
+        "blur": lambda: {"blurLevel": quality.blur_level, "value": round(quality.blur, 2)},
+        "exposure": lambda: {"exposureLevel": quality.exposure_level,
+                             "value": round(quality.exposure, 2)},
+        "noise": lambda: {"noiseLevel": quality.noise_level, "value": round(quality.noise, 2)},
+        "qualityForRecognition": lambda: quality.recognition,
+    }
+    return {name: values[name]() for name in names}

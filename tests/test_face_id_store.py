@@ -1,0 +1,56 @@
+"""The faceId cache on a real Azurite: round trip, many-id lookups, expiry and purge."""
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import pytest
+
+from shared import clock
+from shared.storage.face_ids import FaceIdStore, StoredFace, expiry
+
+
+def _face(ttl: int = 86400, model: str = "recognition_04") -> StoredFace:
+    vector = np.random.default_rng().normal(size=128).astype(np.float32)
+    return StoredFace(str(uuid.uuid4()), vector / np.linalg.norm(vector), model,
+                      (10, 20, 30, 40), expiry(ttl))
+
+
+@pytest.fixture
+def store(azurite):
+    yield FaceIdStore()
+    clock.reset()
+
+
+def test_round_trip_keeps_every_field(store):
+    face = _face()
+    store.save([face])
+    found = store.find([face.face_id.upper()])[face.face_id.upper()]
+    assert found.face_id == face.face_id
+    assert np.array_equal(found.embedding, face.embedding)
+    assert found.embedding.dtype == np.float32
+    assert found.recognition_model == "recognition_04"
+    assert found.rectangle == (10, 20, 30, 40)
+    assert abs((found.expires_at - face.expires_at).total_seconds()) < 0.01
+
+
+def test_find_many_ids_returns_only_known_ones(store):
+    faces = [_face() for _ in range(300)]
+    store.save(faces)
+    unknown = [str(uuid.uuid4()) for _ in range(50)]
+    found = store.find([f.face_id for f in faces] + unknown)
+    assert set(found) == {f.face_id for f in faces}
+
+
+def test_expired_faces_are_invisible_then_purged(store):
+    short = [_face(ttl=60) for _ in range(150)]     # more than one transaction per partition
+    long = _face(ttl=3600)
+    store.save(short + [long])
+    ids = [face.face_id for face in short] + [long.face_id]
+    clock.shift(59)
+    assert set(store.find(ids)) == set(ids)
+    clock.shift(2)
+    assert set(store.find(ids)) == {long.face_id}
+    assert store.purge_expired() >= 150
+    clock.reset()      # back in time the short ones would be valid again: only if deleted
+    assert set(store.find(ids)) == {long.face_id}
