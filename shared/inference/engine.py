@@ -1,0 +1,90 @@
+"""The facade the operations use: decode, detect, embed, quality, confidence.
+
+One Engine per process (get_engine). Its ONNX Runtime sessions are created once, on first use
+or by warm_up(); InferenceSession.run is safe to call from concurrent requests."""
+from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from shared import settings
+from shared.inference import calibration, images, quality
+from shared.inference.align import chip_points
+from shared.inference.detector import Detector, Face
+from shared.inference.quality import FaceQuality
+from shared.inference.recognizer import Recognizer
+
+DETECTOR_FILE = "yunet_2023mar.onnx"
+RECOGNIZER_FILE = "dlib_resnet_v1.onnx"
+# Committed with the code (unlike the built models), fitted by `bench/evaluate.py --calibrate`.
+CALIBRATION_DIR = settings.ROOT / "models"
+
+
+class Engine:
+    def __init__(self, models_dir: Path, threads: int):
+        self.detector = Detector(_session(models_dir / DETECTOR_FILE, threads))
+        recognizer_path = models_dir / RECOGNIZER_FILE
+        self.recognizer = Recognizer(_session(recognizer_path, threads))
+        self.recognizer_sha256 = file_sha256(recognizer_path)
+        self.calibration = calibration.load(CALIBRATION_DIR, self.recognizer_sha256)
+
+    @staticmethod
+    def decode(data: bytes) -> np.ndarray:
+        return images.decode(data)
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        return self.detector.detect(image)
+
+    def embed(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:
+        return self.recognizer.embed(image, [face.landmarks for face in faces])
+
+    @staticmethod
+    def quality(image: np.ndarray, face: Face) -> FaceQuality:
+        return quality.assess(image, face)
+
+    def confidence(self, similarity):
+        return self.calibration.confidence(similarity)
+
+    @property
+    def same_person_similarity(self) -> float:
+        return self.calibration.threshold
+
+    def warm_up(self) -> None:
+        """Run both models once so the first request does not pay for lazy initialisation."""
+        image = np.full((480, 640, 3), 128, np.uint8)
+        self.detect(image)
+        points = chip_points().astype(np.float32) + 100
+        self.embed(image, [Face(100, 100, 150, 150, 1.0, points)])
+
+
+def _session(path: Path, threads: int) -> ort.InferenceSession:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: run `make models`")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def file_sha256(path: Path) -> str:
+    with path.open("rb") as stream:
+        return hashlib.file_digest(stream, "sha256").hexdigest()
+
+
+_engine: Engine | None = None
+_lock = threading.Lock()
+
+
+def get_engine() -> Engine:
+    global _engine
+    if _engine is None:
+        with _lock:
+            if _engine is None:
+                _engine = Engine(Path(settings.get("FACE_MODELS_DIR")),
+                                 int(settings.get("FACE_ORT_THREADS")))
+    return _engine

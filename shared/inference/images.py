@@ -1,0 +1,53 @@
+"""Image bytes -> RGB pixels, with the contract's limits (spec §1, §6).
+
+JPEG, PNG, GIF (first frame) and BMP between 1 KB and 6 MB. Anything Pillow cannot open, a
+truncated file, an image with absurd dimensions or a decompression bomb is InvalidImage (400),
+never an unhandled error."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from shared.errors import invalid_image, invalid_image_size
+
+MIN_BYTES = 1024
+MAX_BYTES = 6 * 1024 * 1024
+# MPO is how Pillow names multi-picture JPEGs straight from many phone cameras.
+FORMATS = {"JPEG", "MPO", "PNG", "GIF", "BMP"}
+MAX_SIDE = 8192
+# Well below Pillow's own bomb limit (89 Mpx), so a bomb is refused before any pixel is decoded.
+MAX_PIXELS = 40_000_000
+
+
+def decode(data: bytes) -> np.ndarray:
+    """(H, W, 3) uint8 RGB with the EXIF orientation applied."""
+    if not MIN_BYTES <= len(data) <= MAX_BYTES:
+        raise invalid_image_size("Image size is too small or too big (1 KB to 6 MB).")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            _check_header(image)
+            image.load()
+            return _rgb(ImageOps.exif_transpose(image))
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning,
+            OSError, ValueError, SyntaxError) as err:
+        # OSError covers truncated data; SyntaxError and ValueError are what some Pillow
+        # plugins raise on malformed headers; the bomb warning is an error where warnings are.
+        raise invalid_image(f"Decoding error, image format unsupported or corrupt: {err}") from None
+
+
+def _rgb(image: Image.Image) -> np.ndarray:
+    if image.mode in ("I", "I;16", "I;16B", "I;16L"):
+        # 16-bit grey: Pillow's own conversion would clip everything above 255 to white.
+        grey = (np.asarray(image.convert("I")) >> 8).astype(np.uint8)
+        return np.repeat(grey[:, :, None], 3, axis=2)
+    return np.asarray(image.convert("RGB"))
+
+
+def _check_header(image: Image.Image) -> None:
+    if image.format not in FORMATS:
+        raise invalid_image(f"Image format {image.format} is not supported.")
+    width, height = image.size
+    if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE and width * height <= MAX_PIXELS):
+        raise invalid_image(f"Image dimensions {width}x{height} are not supported.")
