@@ -24,6 +24,10 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
                                "when private (e.g. 127.0.0.1 for tests)."),
     "FACE_FACELIST_LIMIT": ("64", "Maximum number of face lists."),
     "FACE_ENROLLMENT_CONTAINER": ("enrollment", "Blob container watched for batch enrollment."),
+    "FACE_ENROLLMENT_RECOGNITION_MODEL": ("recognition_04", "Recognition model of the large "
+                                          "person groups batch enrollment creates."),
+    "FACE_ENROLLMENT_QUIET_SECONDS": ("30", "Training starts once a group had no new enrollment "
+                                      "for this long."),
 }
 
 LOCAL_SETTINGS_FILE = ROOT / "local.settings.json"

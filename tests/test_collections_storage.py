@@ -296,15 +296,14 @@ def test_face_lists_search_without_persons(azurite, kind):
 def test_person_faces_for_verify(azurite):
     collection, centres = make_group(PERSON_GROUP, persons=2)
     person = next(iter(centres))
-    lookup = service.person_faces(PERSON_GROUP)
-    model, vectors = lookup(collection.collection_id, person)
+    model, vectors = service.person_faces(PERSON_GROUP, collection.collection_id, person)
     assert model == "recognition_01" and vectors.shape == (2, shards.DIM)
     assert (vectors @ centres[person]).min() > 0.8
     with pytest.raises(service.FaceError) as raised:
-        lookup(collection.collection_id, str(uuid.uuid4()))
+        service.person_faces(PERSON_GROUP, collection.collection_id, str(uuid.uuid4()))
     assert (raised.value.status, raised.value.code) == (400, "PersonNotFound")
     with pytest.raises(service.FaceError) as raised:
-        lookup("no-such-group", person)
+        service.person_faces(PERSON_GROUP, "no-such-group", person)
     assert (raised.value.status, raised.value.code) == (400, "PersonGroupNotFound")
 
 
