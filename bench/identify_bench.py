@@ -66,7 +66,8 @@ def enrol(kind, size: int, rng: np.random.Generator):
 def train(storage_id: str) -> float:
     """Seconds from the train request to the committed snapshot."""
     from shared.collections import training
-    queue = training.queue_client()
+    from shared.storage import clients
+    queue = clients.queue(training.QUEUE)
     started = time.perf_counter()
     training.request(storage_id)
     with ThreadPoolExecutor(WORKERS) as pool:

@@ -13,6 +13,7 @@ import pytest
 
 from shared.collections import repository, service, shards, snapshots, training
 from shared.collections.kinds import FACE_LIST, LARGE_FACE_LIST, LARGE_PERSON_GROUP, PERSON_GROUP
+from shared.storage import clients
 from shared.storage.face_ids import StoredFace, default_store, expiry
 
 RNG = np.random.default_rng(7)
@@ -44,7 +45,7 @@ def make_group(kind, persons: int, faces_each: int = 2):
 def run_queue(poison_after: int | None = None) -> int:
     """Process training messages until the queue is empty, as the queue trigger would; a
     message failing `poison_after` times goes to the poison handler. Returns failures."""
-    queue = training.queue_client()
+    queue = clients.queue(training.QUEUE)
     failures = 0
     while True:
         messages = list(queue.receive_messages(max_messages=16, visibility_timeout=60))
@@ -161,7 +162,7 @@ def test_redelivered_messages_change_nothing(azurite):
     collection, centres = make_group(LARGE_PERSON_GROUP, persons=30, faces_each=1)
     first = train(collection)
     training.request(collection.storage_id)
-    queue = training.queue_client()
+    queue = clients.queue(training.QUEUE)
     while messages := list(queue.receive_messages(max_messages=32)):
         for message in messages:            # at-least-once: each one delivered twice
             body = json.loads(message.content)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from itertools import islice
 from typing import Callable, Iterable, TypeVar
 
@@ -26,37 +25,15 @@ from azure.core.exceptions import (ResourceExistsError, ResourceModifiedError,
                                    ResourceNotFoundError)
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
-from shared import clock, settings
+from shared import clock
 from shared.collections.kinds import FACES_PER_PERSON, Kind, face_not_found, person_not_found
 from shared.errors import quota_exceeded
-from shared.storage import clients
+from shared.storage.clients import table
 
 COLLECTIONS, PERSONS, FACES = "collections", "persons", "persistedfaces"
 _BATCH = 100            # entity group transaction limit
 _RETRIES = 50           # optimistic-concurrency attempts before giving up
 T = TypeVar("T")
-
-
-@lru_cache(maxsize=None)
-def _ensure(account: settings.StorageConfig, service: str, name: str) -> None:
-    create = {"table": lambda: clients.table_service().create_table(name),
-              "container": lambda: clients.blob_service().create_container(name),
-              "queue": lambda: clients.queue_service().create_queue(name)}[service]
-    try:
-        create()
-    except ResourceExistsError:
-        pass
-
-
-def ensure(service: str, name: str) -> None:
-    """Create a table / container / queue once per process and storage account (tests switch
-    accounts)."""
-    _ensure(settings.storage_config(), service, name)
-
-
-def table(name: str) -> TableClient:
-    ensure("table", name)
-    return clients.table_service().get_table_client(name)
 
 
 def entity_or_none(name: str, partition: str, row: str):

@@ -21,7 +21,6 @@ from azure.core.exceptions import (HttpResponseError, ResourceExistsError, Resou
                                    ResourceNotFoundError)
 from azure.storage.blob import BlobBlock, BlobClient, ContainerClient
 
-from shared.collections import repository
 from shared.storage import clients
 
 CONTAINER = "collections"
@@ -51,8 +50,7 @@ def records(face_ids: list[str], owner_ids: list[str], vectors: np.ndarray) -> n
 
 
 def container() -> ContainerClient:
-    repository.ensure("container", CONTAINER)
-    return clients.blob_service().get_container_client(CONTAINER)
+    return clients.container(CONTAINER)
 
 
 def _shard_name(storage_id: str, shard: int) -> str:

@@ -31,7 +31,6 @@ import numpy as np
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import UpdateMode
-from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
 from shared import clock
 from shared.collections import repository, shards, snapshots
@@ -56,7 +55,7 @@ class TrainingState:
 
 
 def _table():
-    return repository.table(TABLE)
+    return clients.table(TABLE)
 
 
 def _state_entity(storage_id: str):
@@ -87,17 +86,8 @@ def _update_state(storage_id: str, change) -> bool:
 
 # --- requests ------------------------------------------------------------------------------
 
-def queue_client(name: str = QUEUE) -> QueueClient:
-    """The queue, base64-encoded as the Functions host reads it. (QueueServiceClient does not
-    pass its message policies on to the clients it makes, so they are given here.)"""
-    repository.ensure("queue", name)
-    return clients.queue_service().get_queue_client(
-        name, message_encode_policy=TextBase64EncodePolicy(),
-        message_decode_policy=TextBase64DecodePolicy())
-
-
 def _enqueue(message: dict) -> None:
-    queue_client().send_message(json.dumps(message))
+    clients.queue(QUEUE).send_message(json.dumps(message))
 
 
 def request(storage_id: str) -> str:

@@ -57,10 +57,9 @@ def batch(group_id: str) -> Batch | None:
 def touch(group_id: str) -> None:
     """A face was enrolled in the group: (re)start its quiet period."""
     token = uuid.uuid4().hex
-    repository.table(TABLE).upsert_entity(
+    clients.table(TABLE).upsert_entity(
         {"PartitionKey": group_id, "RowKey": ROW, "Token": token, "LastEnrollment": clock.now()},
         mode=UpdateMode.MERGE)
-    repository.ensure("queue", QUEUE)
     clients.queue(QUEUE).send_message(
         json.dumps({"group": group_id, "token": token}),
         visibility_timeout=int(settings.get("FACE_ENROLLMENT_QUIET_SECONDS")))
@@ -81,7 +80,7 @@ def settle(message: dict) -> None:
     entity.update({"TrainedToken": token, "Job": job,
                    "Trainings": entity.get("Trainings", 0) + 1})
     try:
-        repository.table(TABLE).update_entity(entity, mode=UpdateMode.MERGE,
+        clients.table(TABLE).update_entity(entity, mode=UpdateMode.MERGE,
                                               etag=entity.metadata["etag"],
                                               match_condition=MatchConditions.IfNotModified)
     except ResourceModifiedError:

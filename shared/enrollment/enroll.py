@@ -37,6 +37,7 @@ from shared.enrollment import batches, report
 from shared.enrollment.report import DUPLICATE, ENROLLED, REJECTED, Outcome
 from shared.errors import FaceError
 from shared.inference import get_engine
+from shared.storage import clients
 
 KIND = LARGE_PERSON_GROUP
 INDEX = "enrollmentindex"
@@ -176,7 +177,7 @@ def _exists(lookup, *args) -> bool:
 def _person(collection: Collection, external_id: str) -> str:
     """The id of the person with this external id, created if missing (or deleted since)."""
     sid, row_key = collection.storage_id, "person_" + _key(external_id)
-    table = repository.table(INDEX)
+    table = clients.table(INDEX)
 
     def attempt() -> str:
         row = _row(sid, row_key)
@@ -206,13 +207,13 @@ class Claim:
     face_id: str = ""       # set when the content was enrolled before
 
     def complete(self, person_id: str, face_id: str) -> None:
-        repository.table(INDEX).update_entity(
+        clients.table(INDEX).update_entity(
             {"PartitionKey": self.storage_id, "RowKey": self.row_key, "PersonId": person_id,
              "FaceId": face_id}, mode=UpdateMode.MERGE)
 
     def release(self) -> None:
         try:
-            repository.table(INDEX).delete_entity(
+            clients.table(INDEX).delete_entity(
                 self.storage_id, self.row_key, etag=self.etag,
                 match_condition=MatchConditions.IfNotModified)
         except ResourceModifiedError:
@@ -222,7 +223,7 @@ class Claim:
 def _claim(storage_id: str, target: Target, digest: str) -> Claim:
     """This run's claim on enrolling the content, or the earlier enrollment of it."""
     row_key = f"face_{_key(target.person)}_{digest}"
-    table = repository.table(INDEX)
+    table = clients.table(INDEX)
     fresh = {"PartitionKey": storage_id, "RowKey": row_key, "Blob": target.path,
              "PersonId": "", "FaceId": "", "ClaimedAt": clock.now()}
 

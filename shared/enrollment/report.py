@@ -12,7 +12,7 @@ from urllib.parse import quote, unquote
 from azure.data.tables import UpdateMode
 
 from shared import clock
-from shared.collections import repository
+from shared.storage import clients
 
 TABLE = "enrollmentreport"
 ENROLLED, DUPLICATE, REJECTED = "enrolled", "duplicate", "rejected"
@@ -32,7 +32,7 @@ def _key(text: str) -> str:
 
 
 def record(group: str, path: str, person: str, outcome: Outcome) -> None:
-    repository.table(TABLE).upsert_entity({
+    clients.table(TABLE).upsert_entity({
         "PartitionKey": _key(group), "RowKey": _key(path), "Person": person,
         "Status": outcome.status, "Reason": outcome.reason, "Detail": outcome.detail,
         "PersonId": outcome.person_id, "PersistedFaceId": outcome.face_id, "At": clock.now()},
@@ -41,7 +41,7 @@ def record(group: str, path: str, person: str, outcome: Outcome) -> None:
 
 def rows(group: str) -> dict[str, dict]:
     """Blob path under the group -> its report row."""
-    entities = repository.table(TABLE).query_entities("PartitionKey eq @pk",
+    entities = clients.table(TABLE).query_entities("PartitionKey eq @pk",
                                                       parameters={"pk": _key(group)})
     return {unquote(entity["RowKey"]): dict(entity) for entity in entities}
 

@@ -42,9 +42,7 @@ def photos(folder: Path) -> list[Path]:
 
 
 def container() -> ContainerClient:
-    name = settings.get("FACE_ENROLLMENT_CONTAINER")
-    repository.ensure("container", name)
-    return clients.blob_service().get_container_client(name)
+    return clients.container(settings.get("FACE_ENROLLMENT_CONTAINER"))
 
 
 def _progress(done: int, total: int, started: float, out) -> None:

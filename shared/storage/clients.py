@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from azure.data.tables import TableServiceClient
-from azure.storage.blob import BlobServiceClient
+from azure.core.exceptions import ResourceExistsError
+from azure.data.tables import TableClient, TableServiceClient
+from azure.storage.blob import BlobServiceClient, ContainerClient
 from azure.storage.queue import QueueClient, QueueServiceClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
 from shared import settings
@@ -39,10 +40,38 @@ def queue_service() -> QueueServiceClient:
     return _make("queue", QueueServiceClient)
 
 
+@lru_cache(maxsize=None)
+def _create_once(account: settings.StorageConfig, service: str, name: str) -> None:
+    create = {"table": lambda: table_service().create_table(name),
+              "container": lambda: blob_service().create_container(name),
+              "queue": lambda: queue_service().create_queue(name)}[service]
+    try:
+        create()
+    except ResourceExistsError:
+        pass
+
+
+def ensure(service: str, name: str) -> None:
+    """Create a table / container / queue once per process and storage account (tests switch
+    accounts)."""
+    _create_once(settings.storage_config(), service, name)
+
+
+def table(name: str) -> TableClient:
+    ensure("table", name)
+    return table_service().get_table_client(name)
+
+
+def container(name: str) -> ContainerClient:
+    ensure("container", name)
+    return blob_service().get_container_client(name)
+
+
 def queue(name: str) -> QueueClient:
     """A queue whose messages are base64-encoded, as the Functions host reads and writes them
     (host.json messageEncoding). The service client does not pass message policies on to the
     queue clients it makes, so they are set here."""
+    ensure("queue", name)
     return queue_service().get_queue_client(
         name, message_encode_policy=TextBase64EncodePolicy(),
         message_decode_policy=TextBase64DecodePolicy())

@@ -16,7 +16,6 @@ from functools import lru_cache
 from typing import Iterable, Iterator
 
 import numpy as np
-from azure.core.exceptions import ResourceExistsError
 
 from shared import clock, settings
 from shared.errors import FaceError
@@ -83,19 +82,9 @@ def _transactions(operation: str, entities: Iterable) -> list[list[tuple]]:
             for group in by_partition.values() for chunk in _chunks(group, _BATCH)]
 
 
-@lru_cache(maxsize=None)
-def _ensure_table(account: settings.StorageConfig) -> None:
-    """Create the table once per process and storage account (tests switch accounts)."""
-    try:
-        clients.table_service().create_table(TABLE)
-    except ResourceExistsError:
-        pass
-
-
 class FaceIdStore:
     def __init__(self) -> None:
-        _ensure_table(settings.storage_config())
-        self._table = clients.table_service().get_table_client(TABLE)
+        self._table = clients.table(TABLE)
 
     def save(self, faces: list[StoredFace]) -> None:
         if len(faces) == 1:     # the usual detect: one round trip, no transaction envelope
