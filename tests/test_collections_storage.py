@@ -158,6 +158,33 @@ def test_failed_part_leaves_previous_snapshot_serving_and_retry_loses_nothing(
         assert best_person(collection, centre) == person_id
 
 
+def test_azurite_restart_mid_training_loses_nothing(azurite):
+    collection, centres = make_group(LARGE_PERSON_GROUP, persons=30, faces_each=1)
+    first = train(collection)
+    extra = {}
+    for _ in range(10):
+        person_id = service.create_person(LARGE_PERSON_GROUP, collection.collection_id,
+                                          {"name": "x"})["personId"]
+        extra[person_id] = unit(RNG.normal(size=shards.DIM))
+        service.store_face(collection, person_id, extra[person_id], None)
+    training.request(collection.storage_id)
+    queue = clients.queue(training.QUEUE)
+    message = next(iter(queue.receive_messages(max_messages=1)))
+    training.process(json.loads(message.content))          # the job starts, then storage goes
+    queue.delete_message(message)
+    azurite.restart()
+
+    assert training.state(collection.storage_id).status == "running"
+    for person_id, centre in centres.items():                # the previous snapshot serves
+        assert best_person(collection, centre) == person_id
+    assert run_queue() == 0
+    state = training.state(collection.storage_id)
+    assert state.status == "succeeded" and state.snapshot != first.snapshot
+    assert snapshots.trained(collection.storage_id, state.snapshot).face_count == 40
+    for person_id, centre in {**centres, **extra}.items():
+        assert best_person(collection, centre) == person_id
+
+
 def test_redelivered_messages_change_nothing(azurite):
     collection, centres = make_group(LARGE_PERSON_GROUP, persons=30, faces_each=1)
     first = train(collection)
