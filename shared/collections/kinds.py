@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from shared.detection import RECOGNITION_MODELS
 from shared.errors import FaceError, bad_argument, not_found
 
 ID_PATTERN = re.compile(r"^[a-z0-9-_]{1,64}$")
-RECOGNITION_MODELS = ("recognition_01", "recognition_02", "recognition_03", "recognition_04")
 FACES_PER_PERSON = 248
 
 

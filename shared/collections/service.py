@@ -27,13 +27,13 @@ from shared.collections.kinds import (FACE_LIST, ID_PATTERN, LARGE_FACE_LIST, LA
                                       Kind, check_recognition_model, face_not_found,
                                       person_not_found)
 from shared.collections.repository import Collection
+from shared.detection import DETECTION_MODELS
 from shared.errors import FaceError, bad_argument, invalid_image
 from shared.inference import get_engine
 from shared.similarity import SAME_PERSON, require_model
 from shared.storage.face_ids import load_faces
 
 MAX_NAME, MAX_USER_DATA, MAX_FACE_USER_DATA = 128, 16_384, 1_024
-DETECTION_MODELS = ("detection_01", "detection_02", "detection_03")
 MIN_FACE, MAX_FACE = 36, 4096
 
 
