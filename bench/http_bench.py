@@ -14,7 +14,6 @@ import io
 import itertools
 import os
 import statistics
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -34,18 +33,13 @@ GROUP_SIZE = 1000
 @contextmanager
 def local_stack() -> Iterator[str]:
     """Azurite on free ports and the function app on a free port; yields the base URL."""
-    from shared.runtime.azurite import start_on_free_ports
-    with tempfile.TemporaryDirectory() as folder:
-        azurite = start_on_free_ports(Path(folder))
-        os.environ["AzureWebJobsStorage"] = azurite.connection_string
+    from shared.runtime.azurite import scratch_storage
+    with scratch_storage():
         os.environ["FACE_API_KEYS"] = KEY
-        try:
-            import function_app
-            from shared.runtime.host import LocalHost
-            with LocalHost(function_app.app, port=0) as host:
-                yield host.url
-        finally:
-            azurite.stop()
+        import function_app
+        from shared.runtime.host import LocalHost
+        with LocalHost(function_app.app, port=0) as host:
+            yield host.url
 
 
 def one_face_640x480() -> bytes:

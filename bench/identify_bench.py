@@ -18,7 +18,6 @@ import gc
 import json
 import os
 import statistics
-import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -44,7 +43,8 @@ def random_units(rng: np.random.Generator, count: int) -> np.ndarray:
 
 
 def enrol(kind, size: int, rng: np.random.Generator):
-    """A large person group of `size` persons with one face each, stored in its shards."""
+    """A collection of `size` owners (persons, or a list's faces) with one face each, stored
+    in its shards."""
     from shared.collections import repository, shards
     group_id = f"bench-{size}"
     collection = repository.create_collection(kind, group_id, "bench", None, "recognition_01")
@@ -56,8 +56,11 @@ def enrol(kind, size: int, rng: np.random.Generator):
 
     def write(item) -> None:
         shard, rows = item
-        shards.append(collection.storage_id, shard, shards.records(
-            [str(uuid.uuid4()) for _ in rows], [persons[i] for i in rows], vectors[rows]))
+        owners = [persons[i] for i in rows]
+        # A face list's face is its own owner; a group's face belongs to a person.
+        faces = [str(uuid.uuid4()) for _ in rows] if kind.has_persons else owners
+        shards.append(collection.storage_id, shard,
+                      shards.records(faces, owners, vectors[rows]))
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(write, by_shard.items()))
     return collection, persons, vectors
@@ -150,19 +153,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
     sizes = [int(s) for s in parser.parse_args().sizes.split(",")]
-    from shared.runtime.azurite import start_on_free_ports
-    from shared.storage import clients
-    with tempfile.TemporaryDirectory() as folder:
-        azurite = start_on_free_ports(Path(folder))
-        os.environ["AzureWebJobsStorage"] = azurite.connection_string
-        clients.reset()
-        try:
-            rng = np.random.default_rng(1)
-            print(f"identify benchmark: {os.cpu_count()} cores, Azurite at {folder}")
-            for size in sizes:
-                bench_size(size, rng)
-        finally:
-            azurite.stop()
+    from shared.runtime.azurite import scratch_storage
+    with scratch_storage():
+        rng = np.random.default_rng(1)
+        print(f"identify benchmark: {os.cpu_count()} cores")
+        for size in sizes:
+            bench_size(size, rng)
 
 
 if __name__ == "__main__":

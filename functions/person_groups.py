@@ -139,6 +139,12 @@ def _bound(kind: Kind, action: Callable[[Kind, ApiRequest], Any]) -> Callable[[A
     return handler
 
 
+def register(blueprint: func.Blueprint, kind: Kind,
+             routes: list[tuple[str, str, Callable[[Kind, ApiRequest], Any]]]) -> None:
+    """Each (route suffix, method, action) as an operation of `kind`'s route family."""
+    for suffix, method, action in routes:
+        operation(blueprint, kind.route + suffix, [method])(_bound(kind, action))
+
+
 for _kind in (PERSON_GROUP, LARGE_PERSON_GROUP):
-    for _suffix, _method, _action in ROUTES:
-        operation(bp, _kind.route + _suffix, [_method])(_bound(_kind, _action))
+    register(bp, _kind, ROUTES)

@@ -28,15 +28,17 @@ def call(client, method: str, path: str, version: str = "v1.2", **kwargs):
     return client.session.request(method, client.url(path, version), timeout=60, **kwargs)
 
 
-def new_group(client, route: str, **body) -> str:
+def new_group(client, route: str, version: str = "v1.2", **body) -> str:
     group_id = f"g-{uuid.uuid4().hex[:10]}"
-    response = call(client, "PUT", f"{route}/{group_id}", json={"name": "family", **body})
+    response = call(client, "PUT", f"{route}/{group_id}", version,
+                    json={"name": "family", **body})
     assert response.status_code == 200, response.text
     return group_id
 
 
-def new_person(client, route: str, group_id: str, name: str = "someone") -> str:
-    response = call(client, "POST", f"{route}/{group_id}/persons", json={"name": name})
+def new_person(client, route: str, group_id: str, name: str = "someone",
+               version: str = "v1.2") -> str:
+    response = call(client, "POST", f"{route}/{group_id}/persons", version, json={"name": name})
     assert response.status_code == 200, response.text
     return response.json()["personId"]
 
@@ -57,11 +59,11 @@ def cached_face(vector: np.ndarray, model: str = "recognition_01") -> str:
     return face_id
 
 
-def train_and_wait(client, route: str, group_id: str) -> dict:
-    response = call(client, "POST", f"{route}/{group_id}/train")
+def train_and_wait(client, route: str, group_id: str, version: str = "v1.2") -> dict:
+    response = call(client, "POST", f"{route}/{group_id}/train", version)
     assert response.status_code == 202 and response.content == b""
     status_url = response.headers["operation-Location"]
-    assert status_url.endswith(f"/face/v1.2/{route}/{group_id}/training")
+    assert status_url.endswith(f"/face/{version}/{route}/{group_id}/training")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         status = client.session.get(status_url, timeout=30).json()
@@ -254,31 +256,34 @@ FAMILY = {"Dad": ("Dad1", "Dad2", "Dad3"), "Mom": ("Mom1", "Mom2"), "Son": ("Son
           "Daughter": ("Daughter1", "Daughter2", "Daughter3")}
 
 
-def add_photo(client, route: str, group_id: str, person: str, data: bytes, **params):
-    return call(client, "POST", f"{route}/{group_id}/persons/{person}/persistedfaces",
+def add_photo(client, route: str, group_id: str, person: str, data: bytes,
+              version: str = "v1.2", **params):
+    return call(client, "POST", f"{route}/{group_id}/persons/{person}/persistedfaces", version,
                 data=data, params=params, headers={"Content-Type": "application/octet-stream"})
 
 
-def test_family_photos_are_identified(client, faces_dir):
+@pytest.mark.parametrize("route,version", [("largepersongroups", "v1.2"),
+                                           ("persongroups", "v1.0")])
+def test_family_photos_are_identified(client, faces_dir, route, version):
     """The Azure quickstart: enrol the Family1 photos, train, identify identification1.jpg."""
-    folder, route = faces_dir / "azure-samples", "largepersongroups"
-    group_id = new_group(client, route, recognitionModel="recognition_04")
+    folder, scope = faces_dir / "azure-samples", KIND_OF[route].id_field
+    group_id = new_group(client, route, version, recognitionModel="recognition_04")
     persons = {}
     for name, photos in FAMILY.items():
-        persons[name] = new_person(client, route, group_id, name)
+        persons[name] = new_person(client, route, group_id, name, version)
         for photo in photos:
             added = add_photo(client, route, group_id, persons[name],
-                              (folder / f"Family1-{photo}.jpg").read_bytes(),
+                              (folder / f"Family1-{photo}.jpg").read_bytes(), version,
                               detectionModel="detection_03", userData=photo)
             assert added.status_code == 200, added.text
-    assert len(call(client, "GET", f"{route}/{group_id}/persons/{persons['Dad']}").json()[
-        "persistedFaceIds"]) == 3
-    assert train_and_wait(client, route, group_id)["status"] == "succeeded"
+    assert len(call(client, "GET", f"{route}/{group_id}/persons/{persons['Dad']}",
+                    version).json()["persistedFaceIds"]) == 3
+    assert train_and_wait(client, route, group_id, version)["status"] == "succeeded"
 
-    crowd = client.detect((folder / "identification1.jpg").read_bytes(),
+    crowd = client.detect((folder / "identification1.jpg").read_bytes(), version,
                           recognitionModel="recognition_04").json()
-    response = call(client, "POST", "identify", json={
-        "faceIds": [face["faceId"] for face in crowd], "largePersonGroupId": group_id})
+    response = call(client, "POST", "identify", version, json={
+        "faceIds": [face["faceId"] for face in crowd], scope: group_id})
     assert response.status_code == 200, response.text
     best = [result["candidates"][0]["personId"] for result in response.json()]
     assert sorted(best) == sorted(persons.values())
@@ -287,8 +292,8 @@ def test_family_photos_are_identified(client, faces_dir):
     for face, person in zip(crowd, best):
         other = next(p for p in persons.values() if p != person)
         for candidate, identical in ((person, True), (other, False)):
-            verdict = call(client, "POST", "verify", json={
-                "faceId": face["faceId"], "personId": candidate, "largePersonGroupId": group_id})
+            verdict = call(client, "POST", "verify", version, json={
+                "faceId": face["faceId"], "personId": candidate, scope: group_id})
             assert verdict.status_code == 200, verdict.text
             assert verdict.json()["isIdentical"] is identical
 

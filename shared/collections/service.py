@@ -22,13 +22,14 @@ from typing import Any
 import numpy as np
 from azure.core.exceptions import ResourceNotFoundError
 
+from shared import settings
 from shared.collections import repository, shards, snapshots, training
 from shared.collections.kinds import (FACE_LIST, ID_PATTERN, LARGE_FACE_LIST, LARGE_PERSON_GROUP,
                                       Kind, check_recognition_model, face_not_found,
                                       person_not_found)
 from shared.collections.repository import Collection
 from shared.detection import DETECTION_MODELS
-from shared.errors import FaceError, bad_argument, invalid_image
+from shared.errors import FaceError, bad_argument, invalid_image, quota_exceeded
 from shared.inference import get_engine
 from shared.similarity import SAME_PERSON, require_model
 from shared.storage.face_ids import load_faces
@@ -93,8 +94,19 @@ def create_collection(kind: Kind, collection_id: str, body: dict) -> None:
         raise bad_argument(f"Invalid argument {kind.id_field}.")
     model = body.get("recognitionModel") or "recognition_01"
     check_recognition_model(model)
+    _check_collection_count(kind)
     repository.create_collection(kind, collection_id, _text(body, "name", MAX_NAME, True),
                                  _text(body, "userData", MAX_USER_DATA), model)
+
+
+def _check_collection_count(kind: Kind) -> None:
+    """Face lists are few (64 in Azure, setting FACE_FACELIST_LIMIT). Two creates racing for the
+    last place may both pass: a soft limit, like Azure's quotas."""
+    if kind is not FACE_LIST:
+        return
+    limit = int(settings.get("FACE_FACELIST_LIMIT"))
+    if len(repository.list_collections(kind, None, limit)) >= limit:
+        raise quota_exceeded(f"The number of face lists has reached the limit of {limit}.")
 
 
 def get_collection(kind: Kind, collection_id: str, return_model: bool) -> dict:

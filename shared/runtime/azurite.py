@@ -9,9 +9,12 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[2]
 AZURITE_BIN = ROOT / "node_modules" / ".bin" / "azurite"
@@ -104,3 +107,17 @@ class Azurite:
 
 def start_on_free_ports(location: Path) -> Azurite:
     return Azurite(location, free_port(), free_port(), free_port()).start()
+
+
+@contextmanager
+def scratch_storage() -> Iterator[Azurite]:
+    """A throw-away Azurite on free ports that the app's settings point at (benchmarks)."""
+    from shared.storage import clients
+    with tempfile.TemporaryDirectory() as folder:
+        azurite = start_on_free_ports(Path(folder))
+        os.environ["AzureWebJobsStorage"] = azurite.connection_string
+        clients.reset()
+        try:
+            yield azurite
+        finally:
+            azurite.stop()

@@ -1,0 +1,168 @@
+"""Face lists and large face lists over raw HTTP (contract §3.5, §3.6), served by the local
+runtime against a real Azurite, with the real models on the Azure sample photos."""
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from tests.service import error_code, running_service
+
+# findsimilar.jpg is a copy of Family1-Dad2, which is therefore not enrolled.
+ENROLLED = ("Dad1", "Dad3", "Mom1", "Mom2", "Son1", "Son2", "Daughter1", "Daughter3")
+
+
+@pytest.fixture(scope="module")
+def client(azurite):
+    with running_service() as (_, client):
+        yield client
+
+
+@pytest.fixture(scope="module")
+def folder(faces_dir):
+    return faces_dir / "azure-samples"
+
+
+def call(client, method: str, path: str, version: str = "v1.0", **kwargs):
+    return client.session.request(method, client.url(path, version), timeout=60, **kwargs)
+
+
+def new_list(client, route: str, **body) -> str:
+    list_id = f"l-{uuid.uuid4().hex[:10]}"
+    response = call(client, "PUT", f"{route}/{list_id}", json={"name": "faces", **body})
+    assert response.status_code == 200, response.text
+    return list_id
+
+
+def add(client, route: str, list_id: str, data: bytes, **params):
+    return call(client, "POST", f"{route}/{list_id}/persistedfaces", data=data, params=params,
+                headers={"Content-Type": "application/octet-stream"})
+
+
+def query_face(client, folder, model: str = "recognition_04") -> str:
+    response = client.detect((folder / "findsimilar.jpg").read_bytes(), "v1.0",
+                             recognitionModel=model)
+    return response.json()[0]["faceId"]
+
+
+def similar(client, body: dict):
+    return call(client, "POST", "findsimilars", json=body)
+
+
+@pytest.fixture(scope="module")
+def family_list(client, folder) -> tuple[str, dict[str, str]]:
+    """A FaceList of the Family1 photos: (faceListId, {persistedFaceId: photo})."""
+    list_id = new_list(client, "facelists", recognitionModel="recognition_04",
+                       userData="family one")
+    owner = {}
+    for name in ENROLLED:
+        added = add(client, "facelists", list_id,
+                    (folder / f"Family1-{name}.jpg").read_bytes(), userData=name)
+        assert added.status_code == 200, added.text
+        owner[added.json()["persistedFaceId"]] = name
+    return list_id, owner
+
+
+def test_face_list_find_similar_both_modes(client, folder, family_list):
+    list_id, owner = family_list
+    query = query_face(client, folder)
+    same = similar(client, {"faceId": query, "faceListId": list_id})
+    assert same.status_code == 200, same.text
+    assert {owner[match["persistedFaceId"]] for match in same.json()} == {"Dad1", "Dad3"}
+    ranked = similar(client, {"faceId": query, "faceListId": list_id, "mode": "matchFace",
+                              "maxNumOfCandidatesReturned": 4}).json()
+    confidences = [match["confidence"] for match in ranked]
+    assert len(ranked) == 4 and confidences == sorted(confidences, reverse=True)
+    assert {owner[match["persistedFaceId"]] for match in ranked[:2]} == {"Dad1", "Dad3"}
+
+
+def test_face_list_get_list_and_delete_face(client, folder, family_list):
+    list_id, owner = family_list
+    got = call(client, "GET", f"facelists/{list_id}", params={"returnRecognitionModel": "true"})
+    body = got.json()
+    assert (body["faceListId"], body["name"], body["userData"], body["recognitionModel"]) == \
+        (list_id, "faces", "family one", "recognition_04")
+    assert {face["persistedFaceId"]: face["userData"] for face in body["persistedFaces"]} == owner
+    listed = call(client, "GET", "facelists").json()
+    assert {"faceListId": list_id, "name": "faces", "userData": "family one"} in listed
+
+    dad1 = next(face for face, name in owner.items() if name == "Dad1")
+    deleted = call(client, "DELETE", f"facelists/{list_id}/persistedfaces/{dad1}")
+    assert deleted.status_code == 200
+    found = similar(client, {"faceId": query_face(client, folder), "faceListId": list_id}).json()
+    assert [owner[match["persistedFaceId"]] for match in found] == ["Dad3"]
+    again = call(client, "DELETE", f"facelists/{list_id}/persistedfaces/{dad1}")
+    assert error_code(again) == (404, "PersistedFaceNotFound")
+
+
+def test_face_list_errors(client, folder):
+    list_id = new_list(client, "facelists", recognitionModel="recognition_04")
+    query = query_face(client, folder)
+    assert error_code(similar(client, {"faceId": query, "faceListId": list_id})) == \
+        (400, "FaceListNotReady")
+    assert error_code(similar(client, {"faceId": query, "faceListId": "nope"})) == \
+        (400, "FaceListNotFound")
+    assert error_code(similar(client, {"faceId": query, "faceListId": list_id,
+                                       "faceIds": [query]})) == (400, "BadArgument")
+    other_model = query_face(client, folder, "recognition_01")
+    add(client, "facelists", list_id, (folder / "Family1-Mom1.jpg").read_bytes())
+    mismatch = similar(client, {"faceId": other_model, "faceListId": list_id})
+    assert error_code(mismatch) == (400, "BadArgument")
+    assert mismatch.json()["error"]["message"] == "'recognitionModel' is incompatible."
+
+    assert error_code(call(client, "PUT", f"facelists/{list_id}", json={"name": "x"})) == \
+        (409, "FaceListExists")
+    assert error_code(call(client, "GET", "facelists/missing")) == (404, "FaceListNotFound")
+    assert error_code(call(client, "PUT", "facelists/x", json={})) == (400, "BadArgument")
+    assert error_code(call(client, "PUT", "facelists/x", json={"name": "n" * 129})) == \
+        (400, "BadArgument")
+    crowd = add(client, "facelists", list_id,
+                (folder / "identification1.jpg").read_bytes())
+    assert error_code(crowd) == (400, "InvalidImage")
+    assert call(client, "DELETE", f"facelists/{list_id}").status_code == 200
+    assert call(client, "GET", f"facelists/{list_id}").status_code == 404
+
+
+def test_face_list_count_limit(client, monkeypatch):
+    existing = len(call(client, "GET", "facelists").json())
+    monkeypatch.setenv("FACE_FACELIST_LIMIT", str(existing + 1))
+    new_list(client, "facelists")
+    refused = call(client, "PUT", f"facelists/l-{uuid.uuid4().hex[:10]}", json={"name": "x"})
+    assert error_code(refused) == (403, "QuotaExceeded")
+
+
+def test_large_face_list_lifecycle_and_paging(client, folder):
+    route = "largefacelists"
+    list_id = new_list(client, route, recognitionModel="recognition_04")
+    faces = [add(client, route, list_id, (folder / f"Family1-{name}.jpg").read_bytes(),
+                 userData=name).json()["persistedFaceId"] for name in ENROLLED[:4]]
+    query = query_face(client, folder)
+    assert error_code(similar(client, {"faceId": query, "largeFaceListId": list_id})) == \
+        (400, "LargeFaceListNotTrained")
+    assert error_code(call(client, "GET", f"{route}/{list_id}/training")) == \
+        (404, "LargeFaceListNotTrained")
+
+    first = call(client, "GET", f"{route}/{list_id}/persistedfaces", params={"top": 2}).json()
+    rest = call(client, "GET", f"{route}/{list_id}/persistedfaces",
+                params={"start": first[-1]["persistedFaceId"]}).json()
+    assert [face["persistedFaceId"] for face in first + rest] == sorted(faces)
+    face_url = f"{route}/{list_id}/persistedfaces/{faces[0]}"
+    assert call(client, "PATCH", face_url, json={"userData": "renamed"}).status_code == 200
+    assert call(client, "GET", face_url).json() == {"persistedFaceId": faces[0],
+                                                    "userData": "renamed"}
+
+    trained = call(client, "POST", f"{route}/{list_id}/train")
+    assert trained.status_code == 202
+    status_url = trained.headers["operation-Location"]
+    for _ in range(300):
+        status = client.session.get(status_url, timeout=30).json()["status"]
+        if status in ("succeeded", "failed"):
+            break
+        time.sleep(0.1)
+    assert status == "succeeded"
+    found = similar(client, {"faceId": query, "largeFaceListId": list_id}).json()
+    assert len(found) == 2                               # Dad1 and Dad3 among the four
+    assert call(client, "DELETE", f"{route}/{list_id}").status_code == 200
+    assert error_code(similar(client, {"faceId": query, "largeFaceListId": list_id})) == \
+        (400, "LargeFaceListNotFound")

@@ -1,0 +1,98 @@
+"""The Azure quickstarts through the official SDK (azure-ai-vision-face 1.0.0b2,
+FaceAdministrationClient + FaceClient) against the local service, on the Azure sample photos:
+a large person group (train, identify, verify face-to-person) and a large face list (train,
+find similar in both modes)."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from azure.ai.vision.face import FaceAdministrationClient, FaceClient
+from azure.ai.vision.face.models import (FaceDetectionModel, FaceRecognitionModel,
+                                         FindSimilarMatchMode)
+from azure.core.credentials import AzureKeyCredential
+
+from tests.conftest import TEST_KEY
+from tests.service import running_service
+
+FAMILY = {"Dad": ("Dad1", "Dad3"), "Mom": ("Mom1", "Mom2"), "Son": ("Son1", "Son2"),
+          "Daughter": ("Daughter1", "Daughter2", "Daughter3")}
+DETECTION, RECOGNITION = FaceDetectionModel.DETECTION03, FaceRecognitionModel.RECOGNITION04
+
+
+@pytest.fixture(scope="module")
+def clients(azurite):
+    with running_service() as (host, _):
+        credential = AzureKeyCredential(TEST_KEY)
+        with FaceAdministrationClient(host.url, credential) as admin, \
+                FaceClient(host.url, credential) as face:
+            yield admin, face
+
+
+@pytest.fixture(scope="module")
+def folder(faces_dir):
+    return faces_dir / "azure-samples"
+
+
+def photo(folder, name: str) -> bytes:
+    return (folder / f"Family1-{name}.jpg").read_bytes()
+
+
+def detect(face: FaceClient, data: bytes) -> list[str]:
+    return [found.face_id for found in face.detect(
+        data, detection_model=DETECTION, recognition_model=RECOGNITION, return_face_id=True)]
+
+
+def test_large_person_group_quickstart(clients, folder):
+    admin, face = clients
+    group_id = f"family-{uuid.uuid4().hex[:8]}"
+    admin.large_person_group.create(group_id, name="Family 1", recognition_model=RECOGNITION)
+    persons = {}
+    for name, photos in FAMILY.items():
+        persons[name] = admin.large_person_group.create_person(group_id, name=name).person_id
+        for picture in photos:
+            admin.large_person_group.add_face(group_id, persons[name], photo(folder, picture),
+                                              detection_model=DETECTION)
+    admin.large_person_group.begin_train(group_id, polling_interval=0.2).result()
+    assert admin.large_person_group.get_training_status(group_id).status == "succeeded"
+
+    crowd = detect(face, (folder / "identification1.jpg").read_bytes())
+    results = face.identify_from_large_person_group(face_ids=crowd,
+                                                    large_person_group_id=group_id)
+    best = {result.face_id: result.candidates[0].person_id for result in results}
+    assert sorted(best.values()) == sorted(persons.values())
+
+    [dad] = detect(face, (folder / "Family1-Dad2.jpg").read_bytes())
+    same = face.verify_from_large_person_group(face_id=dad, large_person_group_id=group_id,
+                                               person_id=persons["Dad"])
+    other = face.verify_from_large_person_group(face_id=dad, large_person_group_id=group_id,
+                                                person_id=persons["Mom"])
+    assert same.is_identical and same.confidence >= 0.5
+    assert not other.is_identical and other.confidence < 0.5
+    admin.large_person_group.delete(group_id)
+
+
+def test_large_face_list_find_similar(clients, folder):
+    admin, face = clients
+    list_id = f"samples-{uuid.uuid4().hex[:8]}"
+    admin.large_face_list.create(list_id, name="samples", recognition_model=RECOGNITION)
+    owner = {}
+    for photos in FAMILY.values():
+        for picture in photos:
+            added = admin.large_face_list.add_face(list_id, photo(folder, picture),
+                                                   detection_model=DETECTION, user_data=picture)
+            owner[added.persisted_face_id] = picture
+    admin.large_face_list.begin_train(list_id, polling_interval=0.2).result()
+
+    [query] = detect(face, (folder / "findsimilar.jpg").read_bytes())
+    same_person = face.find_similar_from_large_face_list(
+        face_id=query, large_face_list_id=list_id, mode=FindSimilarMatchMode.MATCH_PERSON)
+    assert {owner[match.persisted_face_id] for match in same_person} == {"Dad1", "Dad3"}
+
+    ranked = face.find_similar_from_large_face_list(
+        face_id=query, large_face_list_id=list_id, mode=FindSimilarMatchMode.MATCH_FACE,
+        max_num_of_candidates_returned=5)
+    confidences = [match.confidence for match in ranked]
+    assert len(ranked) == 5 and confidences == sorted(confidences, reverse=True)
+    assert {owner[match.persisted_face_id] for match in ranked[:2]} == {"Dad1", "Dad3"}
+    admin.large_face_list.delete(list_id)
