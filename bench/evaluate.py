@@ -85,13 +85,27 @@ def tar_at_far(similarity, same, far: float = FAR) -> float:
     return float(np.mean(similarity[same] > threshold))
 
 
+def lfw_impostors(engine: Engine) -> np.ndarray:
+    """Similarities of every pair of LFW photos of different people (about a million)."""
+    folder = FACES / "lfw"
+    files = sorted(f"{p.parent.name}/{p.name}" for p in folder.glob("*/*.jpg"))
+    vectors = lfw_embeddings(engine, files)
+    names = list(vectors)
+    matrix = np.stack([vectors[name] for name in names])
+    person = np.array([name.split("/")[0] for name in names])
+    upper = np.triu_indices(len(names), 1)
+    different = person[upper[0]] != person[upper[1]]
+    return (matrix @ matrix.T)[upper][different]
+
+
 def verification(engine: Engine, refit: bool) -> None:
     similarity, same, folds = lfw_pairs(engine)
     accuracy, tar = cross_validated_accuracy(similarity, same, folds), tar_at_far(similarity, same)
     print(f"  accuracy (threshold cross-validated over folds): {accuracy:.2%}")
     print(f"  TAR at FAR={FAR:g}: {tar:.2%}")
     if refit:
-        fitted = calibration.fit(similarity, same, engine.recognizer_sha256)
+        fitted = calibration.fit(similarity, same, engine.recognizer_sha256,
+                                 lfw_impostors(engine))
         fitted.save(CALIBRATION_DIR, fitted_on="LFW folds 1-2 (lfw/pairs.tsv)",
                     lfw_accuracy=round(accuracy, 4), lfw_tar_at_far_1e_3=round(tar, 4))
         engine.calibration = fitted

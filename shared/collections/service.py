@@ -422,11 +422,18 @@ def identify(kind: Kind, collection_id: str, face_ids: list[str], top: int,
     collection = repository.get_collection(kind, collection_id, status=400)
     queries, (snapshot, excluded) = _parallel(lambda: _query(collection, face_ids),
                                               lambda: _searchable(collection))
-    minimum = SAME_PERSON if threshold is None else threshold
+    minimum = _default_identify_confidence(snapshot) if threshold is None else threshold
     return [{"faceId": face_id,
              "candidates": [{"personId": person, "confidence": confidence}
                             for person, confidence in _confidences(found, minimum)]}
             for face_id, found in zip(face_ids, snapshot.best_owners(queries, top, excluded))]
+
+
+def _default_identify_confidence(snapshot: snapshots.Snapshot) -> float:
+    """Azure's default is "model-internal": here the confidence at which an unknown person
+    is matched in about 5% of searches of a gallery this size (see Engine.identify_similarity)."""
+    engine = get_engine()
+    return engine.confidence(engine.identify_similarity(snapshot.face_count))
 
 
 def person_faces(kind: Kind, collection_id: str, person_id: str) -> tuple[str, np.ndarray]:

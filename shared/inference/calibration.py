@@ -4,7 +4,13 @@ confidence = sigmoid(slope * (similarity - threshold)). `bench/evaluate.py --cal
 on LFW folds 1-2 (`fit`): the threshold is the one with the best verification accuracy, the
 slope the maximum-likelihood logistic slope with that threshold held fixed, so the confidence
 is also an honest probability. models/calibration.json keeps the result together with the
-sha256 of the recognizer it was fitted for."""
+sha256 of the recognizer it was fitted for.
+
+For 1:N search it also keeps the impostor curve: the similarity that a given share of
+different-person comparisons reaches (`impostor_far`, [[far, similarity], ...], measured over
+every cross-identity pair of the LFW photos). A gallery of N faces gives an unknown person N
+chances of a false match, so identify's default threshold comes from this curve
+(`similarity_at_far`), not from the one-to-one threshold alone."""
 from __future__ import annotations
 
 import json
@@ -23,11 +29,20 @@ class Calibration:
     threshold: float
     slope: float
     recognizer_sha256: str
+    impostor_far: tuple[tuple[float, float], ...] = ()
 
     def confidence(self, similarity):
         value = 1.0 / (1.0 + np.exp(-self.slope * (np.asarray(similarity, np.float64)
                                                    - self.threshold)))
         return float(value) if np.ndim(value) == 0 else value
+
+    def similarity_at_far(self, far: float) -> float:
+        """The similarity that a share `far` of impostor comparisons reaches (interpolated in
+        log FAR; clamped to the measured range). Without a curve: the one-to-one threshold."""
+        if not self.impostor_far:
+            return self.threshold
+        fars, similarities = zip(*sorted(self.impostor_far))
+        return float(np.interp(np.log10(far), np.log10(fars), similarities))
 
     def save(self, folder: Path, **details) -> None:
         text = json.dumps({**asdict(self), **details}, indent=2)
@@ -36,7 +51,8 @@ class Calibration:
 
 def load(folder: Path, recognizer_sha256: str) -> Calibration:
     data = json.loads((folder / FILE_NAME).read_text())
-    calibration = Calibration(data["threshold"], data["slope"], data["recognizer_sha256"])
+    calibration = Calibration(data["threshold"], data["slope"], data["recognizer_sha256"],
+                              tuple(map(tuple, data.get("impostor_far", ()))))
     if calibration.recognizer_sha256 != recognizer_sha256:
         log.warning("%s was fitted for another recognizer; run `make eval` with --calibrate",
                     FILE_NAME)
@@ -51,7 +67,15 @@ def best_threshold(similarities: np.ndarray, same: np.ndarray) -> float:
     return float(candidates[int(np.argmax(accuracy))])
 
 
-def fit(similarities: np.ndarray, same: np.ndarray, recognizer_sha256: str) -> Calibration:
+def impostor_curve(impostors: np.ndarray, fars=(1e-2, 1e-3, 1e-4, 1e-5, 1e-6)) -> tuple:
+    """[[far, similarity]] from impostor similarities; FARs below 1/len are left out."""
+    ordered = np.sort(impostors)[::-1]
+    return tuple((far, float(ordered[int(far * len(ordered))]))
+                 for far in fars if far * len(ordered) >= 1)
+
+
+def fit(similarities: np.ndarray, same: np.ndarray, recognizer_sha256: str,
+        impostors: np.ndarray) -> Calibration:
     threshold = best_threshold(similarities, same)
     x, y = similarities - threshold, same.astype(np.float64)
     slope = 10.0
@@ -59,4 +83,4 @@ def fit(similarities: np.ndarray, same: np.ndarray, recognizer_sha256: str) -> C
         p = 1.0 / (1.0 + np.exp(-slope * x))
         gradient, curvature = np.sum((y - p) * x), np.sum(p * (1 - p) * x * x)
         slope += gradient / max(curvature, 1e-12)
-    return Calibration(threshold, float(slope), recognizer_sha256)
+    return Calibration(threshold, float(slope), recognizer_sha256, impostor_curve(impostors))

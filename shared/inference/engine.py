@@ -22,6 +22,9 @@ DETECTOR_FILE = "yunet_2023mar.onnx"
 RECOGNIZER_FILE = "dlib_resnet_v1.onnx"
 # Committed with the code (unlike the built models), fitted by `bench/evaluate.py --calibrate`.
 CALIBRATION_DIR = settings.ROOT / "models"
+# Share of identify searches for a person who is not enrolled that may still return a candidate
+# at the default threshold (a false positive identification rate).
+IDENTIFY_FPIR = 0.05
 
 
 class Engine:
@@ -52,6 +55,13 @@ class Engine:
     @property
     def same_person_similarity(self) -> float:
         return self.calibration.threshold
+
+    def identify_similarity(self, gallery_faces: int) -> float:
+        """Identify's default threshold for a gallery of `gallery_faces`: an unknown person is
+        matched by mistake in about IDENTIFY_FPIR of searches, and never below the one-to-one
+        same-person threshold."""
+        far = IDENTIFY_FPIR / max(gallery_faces, 1)
+        return max(self.same_person_similarity, self.calibration.similarity_at_far(far))
 
     def warm_up(self) -> None:
         """Run both models once so the first request does not pay for lazy initialisation."""
