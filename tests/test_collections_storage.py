@@ -70,6 +70,17 @@ def train(collection) -> training.TrainingState:
     return training.state(collection.storage_id)
 
 
+def add_persons(collection, count: int) -> dict:
+    """`count` new persons with one face each; returns {personId: direction}."""
+    added = {}
+    for _ in range(count):
+        person_id = service.create_person(collection.kind, collection.collection_id,
+                                          {"name": "x"})["personId"]
+        added[person_id] = unit(RNG.normal(size=shards.DIM))
+        service.store_face(collection, person_id, added[person_id], None)
+    return added
+
+
 def best_person(collection, vector: np.ndarray) -> str | None:
     snapshot, excluded = service._searchable(collection)
     found = snapshot.best_owners(vector[None, :], 1, excluded)[0]
@@ -124,12 +135,7 @@ def test_failed_part_leaves_previous_snapshot_serving_and_retry_loses_nothing(
         azurite, monkeypatch):
     collection, centres = make_group(LARGE_PERSON_GROUP, persons=30, faces_each=1)
     first = train(collection)
-    extra = {}
-    for _ in range(10):
-        person_id = service.create_person(LARGE_PERSON_GROUP, collection.collection_id,
-                                          {"name": "x"})["personId"]
-        extra[person_id] = unit(RNG.normal(size=shards.DIM))
-        service.store_face(collection, person_id, extra[person_id], None)
+    extra = add_persons(collection, 10)
 
     real_write = snapshots.write_part
 
@@ -161,12 +167,7 @@ def test_failed_part_leaves_previous_snapshot_serving_and_retry_loses_nothing(
 def test_azurite_restart_mid_training_loses_nothing(azurite):
     collection, centres = make_group(LARGE_PERSON_GROUP, persons=30, faces_each=1)
     first = train(collection)
-    extra = {}
-    for _ in range(10):
-        person_id = service.create_person(LARGE_PERSON_GROUP, collection.collection_id,
-                                          {"name": "x"})["personId"]
-        extra[person_id] = unit(RNG.normal(size=shards.DIM))
-        service.store_face(collection, person_id, extra[person_id], None)
+    extra = add_persons(collection, 10)
     training.request(collection.storage_id)
     queue = clients.queue(training.QUEUE)
     message = next(iter(queue.receive_messages(max_messages=1)))
