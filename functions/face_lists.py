@@ -16,7 +16,9 @@ from shared.collections.kinds import FACE_LIST, LARGE_FACE_LIST, Kind
 from shared.image_input import image_bytes
 
 bp = func.Blueprint()
-ALL = 1000      # a face list holds at most 1,000 faces, and there are at most 64 lists
+# One Table page: all of a face list's faces (1,000 at most) and all face lists (the
+# FACE_FACELIST_LIMIT setting, 64 by default).
+ALL = 1000
 
 
 def list_face_lists(kind: Kind, req: ApiRequest) -> list[dict]:
@@ -60,28 +62,27 @@ LIST = "/{groupId}"
 FACES = LIST + "/persistedfaces"
 FACE = FACES + "/{faceId}"
 Routes = list[tuple[str, str, Callable[[Kind, ApiRequest], Any]]]
-FACE_LIST_ROUTES: Routes = [
-    ("", "GET", list_face_lists),
+# What both kinds do alike; a face list adds its own listing and GET (with faces), a large
+# face list paging, training and single-face operations.
+COMMON_ROUTES: Routes = [
     (LIST, "PUT", create_group),
-    (LIST, "GET", get_face_list),
     (LIST, "PATCH", update_group),
     (LIST, "DELETE", delete_group),
     (FACES, "POST", add_face),
     (FACE, "DELETE", delete_face),
 ]
-LARGE_FACE_LIST_ROUTES: Routes = [
+FACE_LIST_ROUTES: Routes = COMMON_ROUTES + [
+    ("", "GET", list_face_lists),
+    (LIST, "GET", get_face_list),
+]
+LARGE_FACE_LIST_ROUTES: Routes = COMMON_ROUTES + [
     ("", "GET", list_groups),
-    (LIST, "PUT", create_group),
     (LIST, "GET", get_group),
-    (LIST, "PATCH", update_group),
-    (LIST, "DELETE", delete_group),
     (LIST + "/train", "POST", train),
     (LIST + "/training", "GET", training_status),
     (FACES, "GET", list_faces),
-    (FACES, "POST", add_face),
     (FACE, "GET", get_face),
     (FACE, "PATCH", update_face),
-    (FACE, "DELETE", delete_face),
 ]
 
 register(bp, FACE_LIST, FACE_LIST_ROUTES)

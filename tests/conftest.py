@@ -1,4 +1,5 @@
-"""Session fixtures: a real Azurite on free ports, settings pointing at it, the face photos."""
+"""Session fixtures: a real Azurite on free ports, settings pointing at it, the face photos,
+and the app served by the local runtime (raw HTTP client and the official SDK's clients)."""
 from __future__ import annotations
 
 import os
@@ -7,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from shared.runtime.azurite import start_on_free_ports
-from shared.storage import clients
+from shared.storage import clients as storage_clients
 
 ROOT = Path(__file__).resolve().parent.parent
 FACES = Path(os.environ.get("FACE_DATA_DIR", ROOT.parent / "shared" / "faces"))
@@ -22,13 +23,19 @@ def faces_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def folder(faces_dir) -> Path:
+    """The Azure quickstart photos."""
+    return faces_dir / "azure-samples"
+
+
+@pytest.fixture(scope="session")
 def azurite(tmp_path_factory):
     """A real Azurite for the whole session; the app's settings point at it."""
     instance = start_on_free_ports(tmp_path_factory.mktemp("azurite"))
     saved = {k: os.environ.get(k) for k in ("AzureWebJobsStorage", "FACE_API_KEYS")}
     os.environ["AzureWebJobsStorage"] = instance.connection_string
     os.environ["FACE_API_KEYS"] = f"{TEST_KEY},second-key"
-    clients.reset()
+    storage_clients.reset()
     yield instance
     instance.stop()
     for name, value in saved.items():
@@ -36,4 +43,25 @@ def azurite(tmp_path_factory):
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
-    clients.reset()
+    storage_clients.reset()
+
+
+@pytest.fixture(scope="module")
+def client(azurite):
+    """`function_app` served by the local runtime on a free port, and an HTTP client for it."""
+    from tests.service import running_service
+    with running_service() as (_, http_client):
+        yield http_client
+
+
+@pytest.fixture(scope="module")
+def clients(azurite):
+    """The official SDK's FaceAdministrationClient and FaceClient against the local service."""
+    from azure.ai.vision.face import FaceAdministrationClient, FaceClient
+    from azure.core.credentials import AzureKeyCredential
+    from tests.service import running_service
+    with running_service() as (host, _):
+        credential = AzureKeyCredential(TEST_KEY)
+        with FaceAdministrationClient(host.url, credential) as admin, \
+                FaceClient(host.url, credential) as face:
+            yield admin, face

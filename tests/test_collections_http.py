@@ -11,17 +11,11 @@ import pytest
 from shared.collections import repository, service, shards
 from shared.collections.kinds import FACES_PER_PERSON, KINDS
 from shared.storage.face_ids import StoredFace, default_store, expiry
-from tests.service import error_code, running_service
+from tests.service import error_code
 
 ROUTES = ("persongroups", "largepersongroups")
 KIND_OF = {kind.route: kind for kind in KINDS.values()}
 RNG = np.random.default_rng(11)
-
-
-@pytest.fixture(scope="module")
-def client(azurite):
-    with running_service() as (_, client):
-        yield client
 
 
 def call(client, method: str, path: str, version: str = "v1.2", **kwargs):

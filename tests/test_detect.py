@@ -12,16 +12,10 @@ from PIL import Image
 from shared import detection
 from shared.inference import Face
 from tests.image_server import ImageServer, send
-from tests.service import error_code, running_service
+from tests.service import error_code
 
 VERSIONS = ("v1.0", "v1.2", "v1.2-preview.1")
 QUALITY = "headPose,blur,exposure,noise,qualityForRecognition"
-
-
-@pytest.fixture(scope="module")
-def client(azurite):
-    with running_service() as (_, client):
-        yield client
 
 
 @pytest.fixture(scope="module")

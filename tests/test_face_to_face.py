@@ -26,11 +26,6 @@ def client(service):
     return service[1]
 
 
-@pytest.fixture(scope="module")
-def folder(faces_dir):
-    return faces_dir / "azure-samples"
-
-
 def _face_id(client, path, **params) -> str:
     response = client.detect(path.read_bytes(), recognitionModel="recognition_04", **params)
     assert response.status_code == 200, response.text

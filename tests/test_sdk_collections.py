@@ -6,41 +6,17 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-from azure.ai.vision.face import FaceAdministrationClient, FaceClient
-from azure.ai.vision.face.models import (FaceDetectionModel, FaceRecognitionModel,
-                                         FindSimilarMatchMode)
-from azure.core.credentials import AzureKeyCredential
+from azure.ai.vision.face.models import FindSimilarMatchMode
 
-from tests.conftest import TEST_KEY
-from tests.service import running_service
+from tests.service import DETECTION, RECOGNITION
+from tests.service import sdk_detect as detect
 
 FAMILY = {"Dad": ("Dad1", "Dad3"), "Mom": ("Mom1", "Mom2"), "Son": ("Son1", "Son2"),
           "Daughter": ("Daughter1", "Daughter2", "Daughter3")}
-DETECTION, RECOGNITION = FaceDetectionModel.DETECTION03, FaceRecognitionModel.RECOGNITION04
-
-
-@pytest.fixture(scope="module")
-def clients(azurite):
-    with running_service() as (host, _):
-        credential = AzureKeyCredential(TEST_KEY)
-        with FaceAdministrationClient(host.url, credential) as admin, \
-                FaceClient(host.url, credential) as face:
-            yield admin, face
-
-
-@pytest.fixture(scope="module")
-def folder(faces_dir):
-    return faces_dir / "azure-samples"
 
 
 def photo(folder, name: str) -> bytes:
     return (folder / f"Family1-{name}.jpg").read_bytes()
-
-
-def detect(face: FaceClient, data: bytes) -> list[str]:
-    return [found.face_id for found in face.detect(
-        data, detection_model=DETECTION, recognition_model=RECOGNITION, return_face_id=True)]
 
 
 def test_large_person_group_quickstart(clients, folder):

@@ -36,11 +36,6 @@ def sdk(azurite, sent):
         client.close()
 
 
-@pytest.fixture(scope="module")
-def folder(faces_dir):
-    return faces_dir / "azure-samples"
-
-
 def _detect(sdk, data: bytes, **options):
     return sdk.detect(data, detection_model=FaceDetectionModel.DETECTION03,
                       recognition_model=FaceRecognitionModel.RECOGNITION04, return_face_id=True,
