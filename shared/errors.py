@@ -32,9 +32,5 @@ def not_found(code: str, message: str) -> FaceError:
     return FaceError(code, message, 404)
 
 
-def conflict(code: str, message: str) -> FaceError:
-    return FaceError(code, message, 409)
-
-
 def quota_exceeded(message: str) -> FaceError:
     return FaceError("QuotaExceeded", message, 403)

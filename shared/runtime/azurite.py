@@ -5,7 +5,6 @@ started with --disableTelemetry; only the process started here is ever stopped."
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -99,10 +98,6 @@ class Azurite:
         """Stop and start on the same ports and data folder (fault tests)."""
         self.stop()
         self.start()
-
-    def wipe(self) -> None:
-        self.stop()
-        shutil.rmtree(self.location, ignore_errors=True)
 
 
 def start_on_free_ports(location: Path) -> Azurite:
