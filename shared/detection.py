@@ -104,10 +104,15 @@ def detect(data: bytes, options: DetectOptions) -> list[dict]:
 
 
 def rectangle(face: Face, width: int, height: int) -> tuple[int, int, int, int]:
-    """Integer left, top, width, height, clipped to the image."""
-    left, top = max(0, round(face.left)), max(0, round(face.top))
-    right = min(width, round(face.left + face.width))
-    bottom = min(height, round(face.top + face.height))
+    """Integer left, top, width, height, clipped to the image. Azure's face rectangles are
+    square; YuNet's box is as wide but taller (it takes in the forehead), so the rectangle is
+    the square of the box's width around the box's centre (the centre is what targetFace
+    matches on, see shared/collections/service.py)."""
+    side = max(1, round(face.width))
+    left = round(face.left + face.width / 2 - side / 2)
+    top = round(face.top + face.height / 2 - side / 2)
+    right, bottom = min(width, left + side), min(height, top + side)
+    left, top = max(0, left), max(0, top)
     return left, top, max(1, right - left), max(1, bottom - top)
 
 
