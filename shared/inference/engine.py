@@ -4,7 +4,6 @@ One Engine per process (get_engine). Its ONNX Runtime sessions are created once,
 or by warm_up(); InferenceSession.run is safe to call from concurrent requests."""
 from __future__ import annotations
 
-import hashlib
 import threading
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import numpy as np
 import onnxruntime as ort
 
 from shared import settings
+from shared.models_status import file_sha256
 from shared.inference import calibration, images, quality
 from shared.inference.align import chip_points
 from shared.inference.detector import Detector, Face
@@ -79,11 +79,6 @@ def _session(path: Path, threads: int) -> ort.InferenceSession:
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-
-
-def file_sha256(path: Path) -> str:
-    with path.open("rb") as stream:
-        return hashlib.file_digest(stream, "sha256").hexdigest()
 
 
 _engine: Engine | None = None
