@@ -10,6 +10,7 @@ import pytest
 
 from shared.collections import repository, service, shards
 from shared.collections.kinds import FACES_PER_PERSON, KINDS
+from shared.inference import get_engine
 from shared.storage.face_ids import StoredFace, default_store, expiry
 from tests.service import error_code
 
@@ -39,6 +40,13 @@ def new_person(client, route: str, group_id: str, name: str = "someone",
 
 def unit(vector: np.ndarray) -> np.ndarray:
     return (vector / np.linalg.norm(vector)).astype(np.float32)
+
+
+def at_similarity(centre: np.ndarray, similarity: float) -> np.ndarray:
+    """A unit vector whose cosine similarity to the unit vector `centre` is `similarity`."""
+    other = RNG.normal(size=centre.shape)
+    other = unit(other - (other @ centre) * centre)
+    return unit(similarity * centre + np.sqrt(1 - similarity ** 2) * other)
 
 
 def enrol(route: str, group_id: str, person_id: str, vector: np.ndarray) -> str:
@@ -203,8 +211,10 @@ def test_identify_defaults_and_threshold(client):
     group_id = new_group(client, route)
     centre = unit(RNG.normal(size=shards.DIM))
     people = [new_person(client, route, group_id) for _ in range(3)]
-    for person, noise in zip(people, (0.01, 0.05, 0.09)):
-        enrol(route, group_id, person, unit(centre + RNG.normal(0, noise, shards.DIM)))
+    # Three matches of falling confidence, all above the same-person threshold.
+    threshold = get_engine().same_person_similarity
+    for person, margin in zip(people, (0.3, 0.15, 0.05)):
+        enrol(route, group_id, person, at_similarity(centre, threshold + margin))
     train_and_wait(client, route, group_id)
     body = {"faceIds": [cached_face(centre)], "personGroupId": group_id,
             "confidenceThreshold": 0}

@@ -1,18 +1,20 @@
 """The model files: built from their pinned sources, reproducible, and computing what the
-originals compute (YuNet as published; dlib's recognizer as dlib itself runs it)."""
+originals compute (YuNet as published; the FaceNet recognizer as Keras defines its layers,
+recomputed here in numpy straight from the HDF5 file)."""
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import asdict
 from pathlib import Path
 
-import dlib
+import h5py
 import numpy as np
 import onnxruntime as ort
 import pytest
 from PIL import Image
 
-from models import build, dlib_to_onnx
+from models import build, facenet
 from shared.models_status import file_sha256
 
 MANIFEST = build.MODELS_DIR / build.MANIFEST
@@ -89,43 +91,84 @@ def test_detector_equals_the_original_at_640(faces_dir):
     assert max(float(cls.max()) for cls in converted[:3]) > 0.5  # the face is seen at all
 
 
-def test_recognizer_equals_dlib_on_real_chips(faces_dir, tmp_path):
-    chips = [photo(path, (150, 150)) for path in lfw_photos(faces_dir, 4)]
-    dat = tmp_path / "dlib_face_recognition_resnet_model_v1.dat"
-    dat.write_bytes(original("recognizer"))
-    reference = dlib.face_recognition_model_v1(str(dat))
-    expected = np.array([reference.compute_face_descriptor(chip) for chip in chips])
+# --- the recognizer against Keras' definition of its layers, in numpy (NHWC, no ONNX) -------
 
+def _windows(x: np.ndarray, size: tuple[int, int], strides, padding: str, fill=0.0):
+    """(n, h, w, c, kh, kw) views of x with TensorFlow's "same"/"valid" padding."""
+    if padding == "same":
+        pads = []
+        for length, k, s in zip(x.shape[1:3], size, strides):
+            total = max((-(-length // s) - 1) * s + k - length, 0)
+            pads.append((total // 2, total - total // 2))   # the odd pixel goes at the end
+        x = np.pad(x, [(0, 0), *pads, (0, 0)], constant_values=fill)
+    views = np.lib.stride_tricks.sliding_window_view(x, size, axis=(1, 2))
+    return views[:, ::strides[0], ::strides[1]]
+
+
+def keras_forward(h5: h5py.File, images: np.ndarray) -> np.ndarray:
+    config = json.loads(h5.attrs["model_config"])["config"]
+
+    def arrays(name):
+        group = h5["model_weights"][name][name]
+        return {key.split(":")[0]: np.asarray(group[key], np.float64) for key in group}
+    x = images.astype(np.float64)
+    x = x - x.mean(axis=(1, 2, 3), keepdims=True)
+    x = x / np.maximum(x.std(axis=(1, 2, 3), keepdims=True), 1 / np.sqrt(x[0].size))
+    out = {}
+    for layer in config["layers"]:
+        kind, c, name = layer["class_name"], layer["config"], layer["name"]
+        inputs = [out[i[0]] for i in layer["inbound_nodes"][0]] if layer["inbound_nodes"] else [x]
+        if kind == "Conv2D":
+            w = arrays(name)
+            windows = _windows(inputs[0], w["kernel"].shape[:2], c["strides"], c["padding"])
+            out[name] = np.tensordot(windows, w["kernel"], axes=([3, 4, 5], [2, 0, 1])) \
+                + w.get("bias", 0)
+        elif kind == "BatchNormalization":
+            w = arrays(name)
+            out[name] = (inputs[0] - w["moving_mean"]) / np.sqrt(w["moving_variance"] +
+                                                                 c["epsilon"]) + w["beta"]
+        elif kind == "MaxPooling2D":
+            windows = _windows(inputs[0], c["pool_size"], c["strides"], c["padding"], -np.inf)
+            out[name] = windows.max(axis=(4, 5))
+        elif kind == "Dense":
+            out[name] = inputs[0] @ arrays(name)["kernel"]
+        else:
+            out[name] = {"InputLayer": lambda: x,
+                         "Activation": lambda: np.maximum(inputs[0], 0),
+                         "Concatenate": lambda: np.concatenate(inputs, axis=-1),
+                         "Lambda": lambda: inputs[0] * c["arguments"]["scale"],
+                         "Add": lambda: inputs[0] + inputs[1],
+                         "GlobalAveragePooling2D": lambda: inputs[0].mean(axis=(1, 2)),
+                         "Dropout": lambda: inputs[0]}[kind]()
+    return out[config["output_layers"][0][0]]
+
+
+def test_recognizer_equals_the_keras_layers_on_real_chips(faces_dir):
+    chips = np.stack([photo(path, (160, 160)) for path in lfw_photos(faces_dir, 2)])
+    with h5py.File(io.BytesIO(original("recognizer")), "r") as h5:
+        expected = keras_forward(h5, chips)
     recognizer = session(build.MODELS_DIR / MODELS["recognizer"].file)
-    batch = np.stack(chips).transpose(0, 3, 1, 2).astype(np.float32)
+    batch = chips.transpose(0, 3, 1, 2).astype(np.float32)
     (embeddings,) = recognizer.run(["embedding"], {"image": batch})
     (single,) = recognizer.run(["embedding"], {"image": batch[:1]})
 
-    assert embeddings.shape == (4, 128) and embeddings.dtype == np.float32
+    assert embeddings.shape == (2, 128) and embeddings.dtype == np.float32
     assert np.abs(embeddings - expected).max() <= 1e-4
     assert np.abs(single[0] - expected[0]).max() <= 1e-4
     # Different people give clearly different descriptors (not e.g. all zeros).
     assert np.linalg.norm(expected[0] - expected[1]) > 0.1
 
 
-@pytest.mark.parametrize("encoded, value", [
-    (bytes([0x01, 0x00]), 0),
-    (bytes([0x00]), 0),
-    (bytes([0x02, 0x2C, 0x01]), 300),
-    (bytes([0x81, 0x05]), -5),
-])
-def test_reader_decodes_dlib_integers(encoded, value):
-    assert dlib_to_onnx.Reader(encoded).int() == value
-
-
-def test_reader_decodes_dlib_floats():
-    # 0.04 as dlib writes it: mantissa 0xa3d70a, exponent -28 (from the model's loss layer).
-    assert dlib_to_onnx.Reader(bytes([3, 0x0A, 0xD7, 0xA3, 0x81, 0x1C])).float() == \
-        pytest.approx(0.04, rel=1e-6)
-    assert dlib_to_onnx.Reader(bytes([0, 2, 0x00, 0x7D])).float() == np.inf  # exponent 32000
-
-
-def test_parse_rejects_a_truncated_file():
-    data = original("recognizer")
-    with pytest.raises(dlib_to_onnx.FormatError):
-        dlib_to_onnx.parse(data[: len(data) // 2])
+def test_converter_refuses_a_layer_it_does_not_know(tmp_path):
+    config = {"class_name": "Functional", "config": {
+        "layers": [{"class_name": "InputLayer", "name": "in", "inbound_nodes": [],
+                    "config": {"batch_input_shape": [None, 8, 8, 3]}},
+                   {"class_name": "Activation", "name": "act", "config": {"activation": "tanh"},
+                    "inbound_nodes": [[["in", 0, 0, {}]]]}],
+        "output_layers": [["act", 0, 0]]}}
+    stream = io.BytesIO()
+    with h5py.File(stream, "w") as h5:
+        h5.attrs["model_config"] = json.dumps(config)
+        h5.create_group("model_weights")
+    with pytest.raises(facenet.FormatError, match="act"):
+        facenet.convert(stream.getvalue())

@@ -1,4 +1,4 @@
-"""Face inference on CPU with ONNX Runtime: YuNet detection, dlib ResNet recognition, quality.
+"""Face inference on CPU with ONNX Runtime: YuNet detection, FaceNet recognition, quality.
 
     engine = get_engine()
     image = engine.decode(data)

@@ -1,18 +1,19 @@
-"""Face chips for the recognizer: the 5 landmarks mapped onto dlib's 150x150 template.
+"""Face chips for the recognizer: the 5 landmarks mapped onto a mean-face template, 160x160.
 
-dlib's recognizer was trained on chips made by `get_face_chip_details(shape, 150, 0.25)`:
-a similarity transform putting the landmarks on dlib's mean face, with 25% padding around it.
-TEMPLATE is that mean face at YuNet's five points, in the unit square dlib uses. On LFW
-(bench/evaluate.py) dlib's own padding of 0.25 stayed best (0.20-0.30 and shifting or scaling
-the template lose 0.1-0.5 points), and bicubic sampling beats bilinear by 0.25 points: LFW faces
-are about 70 px, so the chip is mostly upsampled."""
+A similarity transform puts the landmarks on TEMPLATE (dlib's mean face at YuNet's five
+points, in a unit square from the brows to the chin) with PADDING of that square on each
+side. FaceNet was trained on loose crops around a detector's box (MTCNN, 44 px of margin at
+160 px); on LFW (bench/evaluate.py, bench/lfw_identification.py) a padding of 0.3 gave the
+best verification and identification together (0.25: 0.25 points less verification accuracy;
+0.35-0.4: 0.5-0.7 points less rank-1). Sampling is bicubic: LFW faces are about 70 px, so
+the chip is mostly upsampled."""
 from __future__ import annotations
 
 import numpy as np
 from PIL import Image
 
-CHIP_SIZE = 150
-PADDING = 0.25
+CHIP_SIZE = 160
+PADDING = 0.3
 # Eye on image-left, eye on image-right, nose tip, mouth corners image-left, image-right.
 TEMPLATE = np.array([[0.2255, 0.2160], [0.7548, 0.2160], [0.4901, 0.5156],
                      [0.2542, 0.7802], [0.7261, 0.7802]], np.float64)
@@ -36,7 +37,7 @@ def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 
 def chip(image: Image.Image, landmarks: np.ndarray, padding: float = PADDING) -> np.ndarray:
-    """(150, 150, 3) uint8 RGB chip of one face."""
+    """(CHIP_SIZE, CHIP_SIZE, 3) uint8 RGB chip of one face."""
     forward = similarity(landmarks.astype(np.float64), chip_points(padding))
     # Sampling a large face down by more than 2x would alias; shrink the image by an integer
     # factor first (Pillow's reduce averages blocks).

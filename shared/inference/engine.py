@@ -19,7 +19,7 @@ from shared.inference.quality import FaceQuality
 from shared.inference.recognizer import Recognizer
 
 DETECTOR_FILE = "yunet_2023mar.onnx"
-RECOGNIZER_FILE = "dlib_resnet_v1.onnx"
+RECOGNIZER_FILE = "facenet_inception_resnet_v1.onnx"
 # Committed with the code (unlike the built models), fitted by `bench/evaluate.py --calibrate`.
 CALIBRATION_DIR = settings.ROOT / "models"
 # Share of identify searches for a person who is not enrolled that may still return a candidate
