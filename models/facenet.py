@@ -92,8 +92,8 @@ def to_onnx(h5: h5py.File) -> onnx.ModelProto:
             continue
         inputs = [outputs[inbound[0]] for inbound in layer["inbound_nodes"][0]]
         if kind in ("Conv2D", "Dense"):
-            norm = folded.get(name)
-            outputs[norm["name"] if norm else name] = _linear(graph, layer, inputs[0], norm)
+            output = _linear(graph, layer, inputs[0], folded.get(name))
+            outputs[output] = output
         elif kind == "Activation" and settings["activation"] == "relu":
             outputs[name] = graph.node("Relu", inputs, name)
         elif kind == "MaxPooling2D" and settings["padding"] == "valid":
@@ -134,10 +134,13 @@ def to_onnx(h5: h5py.File) -> onnx.ModelProto:
 
 
 def _linear(graph: Graph, layer: dict, x: str, norm: dict | None) -> str:
-    """A Conv2D or Dense layer, with the batch norm that follows it folded in."""
+    """A Conv2D or Dense layer, with the batch norm that follows it folded in; the node is
+    named after the batch norm when there is one, so its consumers find it."""
     settings, name = layer["config"], layer["name"]
     if settings["activation"] != "linear":
         raise FormatError(f"{name}: fused activation {settings['activation']}")
+    if list(settings.get("dilation_rate", [1, 1])) != [1, 1] or settings.get("groups", 1) != 1:
+        raise FormatError(f"{name}: dilated or grouped convolution")
     arrays = graph.arrays(name)
     kernel = arrays["kernel"]                       # HWIO for Conv2D, (in, out) for Dense
     bias = arrays.get("bias", np.zeros(kernel.shape[-1], np.float32))
@@ -149,8 +152,6 @@ def _linear(graph: Graph, layer: dict, x: str, norm: dict | None) -> str:
     if layer["class_name"] == "Dense":
         return graph.node("Gemm", [x, graph.const(f"{name}_W", kernel), bias_name], output)
     weight_name = graph.const(f"{name}_W", kernel.transpose(3, 2, 0, 1))
-    if list(settings["dilation_rate"]) != [1, 1] or settings.get("groups", 1) != 1:
-        raise FormatError(f"{name}: dilated or grouped convolution")
     return graph.node("Conv", [x, weight_name, bias_name], output,
                       kernel_shape=list(kernel.shape[:2]), strides=list(settings["strides"]),
                       auto_pad="SAME_UPPER" if settings["padding"] == "same" else "VALID")
