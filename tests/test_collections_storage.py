@@ -473,3 +473,12 @@ def test_superseded_training_leaves_no_snapshot_blobs(azurite):
     assert _snapshot_versions(sid) == {third}
     snapshot = snapshots.trained(sid, third)
     assert victim not in {shards.uuid_text(owner) for owner in snapshot.owners}
+
+
+def test_a_face_added_while_its_collection_is_deleted_leaves_no_embedding(azurite):
+    collection, _ = make_group(LARGE_FACE_LIST, persons=0)
+    service.delete_collection(LARGE_FACE_LIST, collection.collection_id)
+    with pytest.raises(service.FaceError) as raised:     # the add had read the collection
+        service.store_face(collection, None, unit(RNG.normal(size=shards.DIM)), None)
+    assert raised.value.code == "LargeFaceListNotFound"
+    assert list(shards.container().list_blobs(f"{collection.storage_id}/")) == []
