@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,1000000")
     sizes = [int(s) for s in parser.parse_args().sizes.split(",")]
     from shared.collections.kinds import FACE_LIST, LARGE_FACE_LIST
-    from shared.runtime.azurite import scratch_storage
+    from devhost.azurite import scratch_storage
     with scratch_storage():
         print(f"find similar benchmark: {os.cpu_count()} cores")
         rng = np.random.default_rng(2)

@@ -153,7 +153,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
     sizes = [int(s) for s in parser.parse_args().sizes.split(",")]
-    from shared.runtime.azurite import scratch_storage
+    from devhost.azurite import scratch_storage
     with scratch_storage():
         rng = np.random.default_rng(1)
         print(f"identify benchmark: {os.cpu_count()} cores")

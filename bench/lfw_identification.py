@@ -104,7 +104,7 @@ def run(folder: Path = FACES / "lfw") -> Result:
 
 
 def main() -> None:
-    from shared.runtime.azurite import scratch_storage
+    from devhost.azurite import scratch_storage
     with scratch_storage():
         result = run()
     print(f"LFW identification: {result.enrolled} persons enrolled (first photo each)")

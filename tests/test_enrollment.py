@@ -21,8 +21,8 @@ from shared.enrollment import batches, report
 from shared.enrollment import enroll
 from shared.enrollment.enroll import Busy, Rejected, Target, parse
 from shared.enrollment.upload import container
-from shared.runtime.blobs import RECEIPTS_CONTAINER
-from shared.runtime.host import LocalHost
+from devhost.blobs import RECEIPTS_CONTAINER
+from devhost.host import LocalHost
 from shared.storage import clients
 from tests.conftest import ROOT
 from tests.service import Client

@@ -1,4 +1,4 @@
-"""The local Functions runtime (`shared.runtime`) against a real Azurite: HTTP routing and
+"""The local Functions runtime (`devhost`) against a real Azurite: HTTP routing and
 envelopes, queue, timer and blob triggers with the host's semantics, graceful shutdown, the
 command line, and the metadata the azure-functions library generates for the real app."""
 from __future__ import annotations
@@ -22,13 +22,13 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
-from shared.runtime import LocalHost
-from shared.runtime.azurite import free_port
-from shared.runtime.hostconfig import HostConfig, parse_timespan
-from shared.runtime.http_server import resolve
-from shared.runtime.registry import function_metadata
-from shared.runtime.routing import RouteTemplate
-from shared.runtime.timers import Schedule
+from devhost import LocalHost
+from devhost.azurite import free_port
+from devhost.hostconfig import HostConfig, parse_timespan
+from devhost.http_server import resolve
+from devhost.registry import function_metadata
+from devhost.routing import RouteTemplate
+from devhost.timers import Schedule
 from tests.apps import runtime_app
 from tests.conftest import ROOT, TEST_KEY
 
@@ -436,7 +436,7 @@ def test_command_line_serves_and_stops_on_sigterm(azurite):
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "shared.runtime", "--app", "tests.apps.runtime_app",
+        [sys.executable, "-m", "devhost", "--app", "tests.apps.runtime_app",
          "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True)
     try:

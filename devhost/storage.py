@@ -14,7 +14,7 @@ from azure.storage.queue import QueueClient, QueueServiceClient
 import azure.functions as func
 
 from shared import settings
-from shared.runtime.registry import (DEFAULT_CONNECTION, BindingError, FunctionEntry, Invocation,
+from devhost.registry import (DEFAULT_CONNECTION, BindingError, FunctionEntry, Invocation,
                                      app_setting, expand)
 
 # The storage SDK's default back-off starts at 15 s: too slow to notice a missing Azurite.
