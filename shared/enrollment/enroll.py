@@ -30,8 +30,11 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
 from azure.data.tables import UpdateMode
 
 from shared import clock, settings
-from shared.collections import repository, service
-from shared.collections.kinds import ID_PATTERN, LARGE_PERSON_GROUP
+from shared.collections import administration, faces, repository
+from shared.collections.faces import MAX_FACE
+from shared.collections.kinds import ID_PATTERN, LARGE_PERSON_GROUP, MAX_NAME
+from shared.inference.detector import MIN_FACE
+from shared.model_names import RECOGNITION_MODELS
 from shared.collections.repository import Collection
 from shared.enrollment import batches, report
 from shared.enrollment.report import DUPLICATE, ENROLLED, REJECTED, Outcome
@@ -72,9 +75,9 @@ def parse(name: str) -> Target:
     if not (ID_PATTERN.match(group_id) and person and file and "/" not in file):
         raise Rejected(INVALID_PATH, "Expected <largePersonGroupId>/<person>/<image file>, with "
                                      "a group id of lower-case letters, digits, '-' and '_'.")
-    if len(person) > service.MAX_NAME:
+    if len(person) > MAX_NAME:
         raise Rejected(INVALID_PATH, f"The person folder's name is longer than "
-                                     f"{service.MAX_NAME} characters.")
+                                     f"{MAX_NAME} characters.")
     return Target(group_id, person, path)
 
 
@@ -103,7 +106,7 @@ def _enroll(target: Target, data: bytes) -> Outcome:
     try:
         embedding = usable_face(data)
         person_id = _person(collection, target.person)
-        face_id = service.store_face(collection, person_id, embedding, target.path)
+        face_id = faces.store_face(collection, person_id, embedding, target.path)
     except BaseException:
         claim.release()
         raise
@@ -118,10 +121,11 @@ def _group(group_id: str) -> Collection:
     except FaceError as err:
         if err.status != 404:
             raise
+    model = settings.get("FACE_ENROLLMENT_RECOGNITION_MODEL")
+    if model not in RECOGNITION_MODELS:
+        raise ValueError(f"FACE_ENROLLMENT_RECOGNITION_MODEL {model!r} is not a recognition model")
     try:
-        service.create_collection(KIND, group_id, {
-            "name": group_id,
-            "recognitionModel": settings.get("FACE_ENROLLMENT_RECOGNITION_MODEL")})
+        administration.create_collection(KIND, group_id, group_id, None, model)
     except FaceError as err:
         if err.status != 409:
             raise   # 409: another blob created it first
@@ -141,7 +145,7 @@ def usable_face(data: bytes) -> np.ndarray:
     if not faces:
         raise Rejected(NO_FACE, "No face was detected.")
     usable = [face for face in faces
-              if service.MIN_FACE <= min(face.width, face.height) <= service.MAX_FACE
+              if MIN_FACE <= min(face.width, face.height) <= MAX_FACE
               and engine.quality(image, face).recognition != "low"]
     if len(usable) > 1:
         raise Rejected(SEVERAL_FACES, f"{len(usable)} faces are good enough for recognition; "
@@ -183,8 +187,8 @@ def _person(collection: Collection, external_id: str) -> str:
         row = _row(sid, row_key)
         if row is not None and _exists(repository.get_person, sid, row["PersonId"]):
             return row["PersonId"]
-        person_id = service.create_person(KIND, collection.collection_id, {
-            "name": external_id, "userData": external_id})["personId"]
+        person_id = administration.create_person(KIND, collection.collection_id, external_id,
+                                                 external_id)["personId"]
         entity = {"PartitionKey": sid, "RowKey": row_key, "PersonId": person_id}
         try:
             if row is None:
@@ -192,7 +196,7 @@ def _person(collection: Collection, external_id: str) -> str:
             else:
                 table.update_entity(entity, mode=UpdateMode.REPLACE, **_if_unchanged(row))
         except (ResourceExistsError, ResourceModifiedError):
-            service.delete_person(KIND, collection.collection_id, person_id)  # lost the race
+            faces.delete_person(KIND, collection.collection_id, person_id)  # lost the race
             raise
         return person_id
     return repository.retry_on_conflict(attempt)
