@@ -77,7 +77,7 @@ def train(storage_id: str) -> float:
         while True:
             messages = list(queue.receive_messages(max_messages=32, visibility_timeout=600))
             if not messages:
-                if training.state(storage_id).status not in ("notStarted", "running"):
+                if not training.state(storage_id).status.active:
                     break
                 time.sleep(0.05)
                 continue

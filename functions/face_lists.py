@@ -1,6 +1,6 @@
 """Face lists and large face lists over HTTP (contract §3.5, §3.6): lists of persisted faces
-without persons. The list-level handlers are the person-group ones (same shapes, same domain functions);
-the face handlers here pass no person. Face lists are searchable at once; large face lists
+without persons. The list-level handlers are the person-group ones (same shapes, same domain
+functions); the face handlers here pass no person. Face lists are searchable at once; large face lists
 after training, as in Azure."""
 from __future__ import annotations
 

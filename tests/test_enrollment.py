@@ -58,7 +58,8 @@ def family_folder(root: Path, faces_dir: Path) -> Path:
 
 
 def persons(group_id: str) -> dict[str, dict]:
-    return {p["name"]: p for p in administration.list_persons(LARGE_PERSON_GROUP, group_id, None, 1000)}
+    return {p["name"]: p
+            for p in administration.list_persons(LARGE_PERSON_GROUP, group_id, None, 1000)}
 
 
 def gradient_jpeg() -> bytes:

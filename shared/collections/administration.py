@@ -77,7 +77,7 @@ def delete_collection(kind: Kind, collection_id: str) -> None:
     queue (they are keyed by the collection's storage id, so nothing can see them)."""
     collection = repository.get_collection(kind, collection_id)
     state = training.state(collection.storage_id)
-    if state is not None and state.status in ("notStarted", "running"):
+    if state is not None and state.status.active:
         raise kind.training_not_finished(collection_id)
     repository.delete_collection(kind, collection_id)
     shards.delete_collection_blobs(collection.storage_id)
@@ -132,7 +132,7 @@ def training_status(kind: Kind, collection_id: str) -> dict:
     state = training.state(collection.storage_id)
     if state is None:
         raise kind.not_trained(collection_id, status=404)
-    return {"status": state.status, "createdDateTime": iso(collection.created_at),
+    return {"status": state.status.value, "createdDateTime": iso(collection.created_at),
             "lastActionDateTime": iso(state.last_action),
             "lastSuccessfulTrainingDateTime": iso(state.last_success),
             "message": state.message}

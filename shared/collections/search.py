@@ -34,7 +34,7 @@ def _searchable(collection: Collection) -> tuple[snapshots.Snapshot, set[str]]:
         state, excluded = _parallel(lambda: training.state(sid),
                                     lambda: training.deleted_owners(sid))
         if state is None or state.snapshot is None:
-            if state is not None and state.status in ("notStarted", "running"):
+            if state is not None and state.status.active:
                 raise kind.training_not_finished(collection.collection_id)
             raise kind.not_trained(collection.collection_id)
         try:

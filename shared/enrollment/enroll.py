@@ -40,7 +40,7 @@ from shared.enrollment import batches, report
 from shared.enrollment.report import DUPLICATE, ENROLLED, REJECTED, Outcome
 from shared.errors import FaceError
 from shared.inference import get_engine
-from shared.storage import clients
+from shared.storage import clients, tables
 
 KIND = LARGE_PERSON_GROUP
 INDEX = "enrollmentindex"
@@ -163,11 +163,7 @@ def _key(text: str) -> str:
 
 
 def _row(storage_id: str, row_key: str):
-    return repository.entity_or_none(INDEX, storage_id, row_key)
-
-
-def _if_unchanged(row) -> dict:
-    return {"etag": row.metadata["etag"], "match_condition": MatchConditions.IfNotModified}
+    return tables.entity_or_none(INDEX, storage_id, row_key)
 
 
 def _exists(lookup, *args) -> bool:
@@ -194,12 +190,12 @@ def _person(collection: Collection, external_id: str) -> str:
             if row is None:
                 table.create_entity(entity)
             else:
-                table.update_entity(entity, mode=UpdateMode.REPLACE, **_if_unchanged(row))
+                table.update_entity(entity, mode=UpdateMode.REPLACE, **tables.if_unchanged(row))
         except (ResourceExistsError, ResourceModifiedError):
             faces.delete_person(KIND, collection.collection_id, person_id)  # lost the race
             raise
         return person_id
-    return repository.retry_on_conflict(attempt)
+    return tables.retry_on_conflict(attempt)
 
 
 @dataclass
@@ -241,6 +237,7 @@ def _claim(storage_id: str, target: Target, digest: str) -> Claim:
                 and clock.now() - row["ClaimedAt"] < CLAIM_TIMEOUT:
             raise Busy(f"{row['Blob']} with the same content is being enrolled")
         # A dead run's claim, or a face deleted since: enroll the content again.
-        metadata = table.update_entity(fresh, mode=UpdateMode.REPLACE, **_if_unchanged(row))
+        metadata = table.update_entity(fresh, mode=UpdateMode.REPLACE,
+                                       **tables.if_unchanged(row))
         return Claim(storage_id, row_key, metadata["etag"])
-    return repository.retry_on_conflict(attempt)
+    return tables.retry_on_conflict(attempt)
