@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from shared.errors import FaceError, bad_argument
-from shared.inference import Face, FaceQuality, get_engine
+from shared.inference import Face, FaceQuality, pipeline
 from shared.model_names import QUALITY_MODELS
 from shared.storage.face_ids import StoredFace, default_store, expiry
 
@@ -72,15 +72,12 @@ def check_options(options: DetectOptions) -> DetectOptions:
 
 def detect(data: bytes, options: DetectOptions) -> list[dict]:
     """Detect faces in an image; keep their embeddings when faceIds are asked for."""
-    engine = get_engine()
-    image = engine.decode(data)
-    faces = engine.detect(image)
-    height, width = image.shape[:2]
-    rectangles = [rectangle(face, width, height) for face in faces]
-    face_ids: list[str | None] = [None] * len(faces)
-    if options.return_face_id and faces:
-        face_ids = _keep(engine.embed(image, faces), rectangles, options)
-    qualities = [engine.quality(image, face) if options.attributes else None for face in faces]
+    found = pipeline.find_faces(data)
+    rectangles = [rectangle(face, *found.size) for face in found.faces]
+    face_ids: list[str | None] = [None] * len(found.faces)
+    if options.return_face_id and found.faces:
+        face_ids = _keep(found.embed(), rectangles, options)
+    qualities = [found.quality(face) if options.attributes else None for face in found.faces]
     return [_result(face_id, rect, quality, options)
             for face_id, rect, quality in zip(face_ids, rectangles, qualities)]
 

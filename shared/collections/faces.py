@@ -24,32 +24,28 @@ from shared.collections.administration import with_user_data
 from shared.collections.kinds import Kind, face_not_found
 from shared.collections.repository import Collection
 from shared.errors import FaceError, bad_argument, invalid_image
-from shared.inference import get_engine
-from shared.inference.detector import MIN_FACE
-
-MAX_FACE = 4096
+from shared.inference import pipeline
+from shared.inference.pipeline import MAX_FACE, MIN_FACE
 
 
 def embed_single_face(image_data: bytes, target: tuple[int, int, int, int] | None) -> np.ndarray:
     """The embedding of the one face in the image (or inside `target`)."""
-    engine = get_engine()
-    image = engine.decode(image_data)
-    faces = engine.detect(image)
+    found = pipeline.find_faces(image_data)
     if target is not None:
         left, top, width, height = target
-        if left + width > image.shape[1] or top + height > image.shape[0]:
+        if left + width > found.size[0] or top + height > found.size[1]:
             raise bad_argument("Invalid argument targetFace: outside the image.")
-        faces = [f for f in faces if left <= f.left + f.width / 2 <= left + width
-                 and top <= f.top + f.height / 2 <= top + height]
-    if not faces:
+        found = found.where(lambda f: left <= f.left + f.width / 2 <= left + width
+                            and top <= f.top + f.height / 2 <= top + height)
+    if not found.faces:
         raise invalid_image("No face detected in the image or in the specified targetFace area.")
-    if len(faces) > 1:
+    if len(found.faces) > 1:
         raise invalid_image("There is more than 1 face in the image or in the specified "
                             "targetFace area.")
-    if not MIN_FACE <= min(faces[0].width, faces[0].height) <= MAX_FACE:
+    if not pipeline.fits(found.faces[0]):
         raise invalid_image(f"The face is smaller than {MIN_FACE}x{MIN_FACE} or larger than "
                             f"{MAX_FACE}x{MAX_FACE} pixels.")
-    return engine.embed(image, faces)[0]
+    return found.embed()[0]
 
 
 def add_face(kind: Kind, collection_id: str, person_id: str | None, image_data: bytes,

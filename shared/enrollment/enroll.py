@@ -31,15 +31,13 @@ from azure.data.tables import UpdateMode
 
 from shared import clock, settings
 from shared.collections import administration, faces, repository
-from shared.collections.faces import MAX_FACE
 from shared.collections.kinds import ID_PATTERN, LARGE_PERSON_GROUP, MAX_NAME
-from shared.inference.detector import MIN_FACE
 from shared.model_names import RECOGNITION_MODELS
 from shared.collections.repository import Collection
 from shared.enrollment import batches, report
 from shared.enrollment.report import DUPLICATE, ENROLLED, REJECTED, Outcome
 from shared.errors import FaceError
-from shared.inference import get_engine
+from shared.inference import pipeline
 from shared.storage import clients, tables
 
 KIND = LARGE_PERSON_GROUP
@@ -136,24 +134,21 @@ def _group(group_id: str) -> Collection:
 
 def usable_face(data: bytes) -> np.ndarray:
     """The embedding of the one face usable for recognition (see the face rule above)."""
-    engine = get_engine()
     try:
-        image = engine.decode(data)
+        found = pipeline.find_faces(data)
     except FaceError as err:
         raise Rejected(UNREADABLE, err.message) from None
-    faces = engine.detect(image)
-    if not faces:
+    if not found.faces:
         raise Rejected(NO_FACE, "No face was detected.")
-    usable = [face for face in faces
-              if MIN_FACE <= min(face.width, face.height) <= MAX_FACE
-              and engine.quality(image, face).recognition != "low"]
-    if len(usable) > 1:
-        raise Rejected(SEVERAL_FACES, f"{len(usable)} faces are good enough for recognition; "
-                                      "exactly one is expected.")
-    if not usable:
-        raise Rejected(LOW_QUALITY, f"{len(faces)} face(s) detected, none of sufficient "
+    usable = found.where(lambda face: pipeline.fits(face)
+                         and found.quality(face).recognition != "low")
+    if len(usable.faces) > 1:
+        raise Rejected(SEVERAL_FACES, f"{len(usable.faces)} faces are good enough for "
+                                      "recognition; exactly one is expected.")
+    if not usable.faces:
+        raise Rejected(LOW_QUALITY, f"{len(found.faces)} face(s) detected, none of sufficient "
                                     "quality for recognition.")
-    return engine.embed(image, usable)[0]
+    return usable.embed()[0]
 
 
 # --- index rows: persons by external id, enrolled contents ----------------------------------
