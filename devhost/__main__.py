@@ -10,9 +10,9 @@ import signal
 import threading
 from pathlib import Path
 
-from shared import settings
 from devhost.azurite import Azurite
 from devhost.host import ROOT, LocalHost, StartError
+from shared import settings
 
 log = logging.getLogger("face.runtime")
 

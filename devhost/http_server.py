@@ -13,10 +13,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 import azure.functions as func
 
-from functions.api import error_response
 from devhost.listener import InFlight
 from devhost.registry import FunctionEntry
 from devhost.routing import RouteTemplate
+from functions.api import error_response
 
 log = logging.getLogger("face.runtime")
 
