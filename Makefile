@@ -23,7 +23,7 @@ models/manifest.json: $(VENV)/.installed models/build.py models/facenet.py model
 models: models/manifest.json
 
 run: $(VENV)/.installed node_modules/.installed models/manifest.json
-	$(PY) -m shared.runtime --with-azurite --port $(PORT)
+	$(PY) -m devhost --with-azurite --port $(PORT)
 
 # Checkov validates infra/*.bicep (tests/test_infra.py); it pins many packages, so it gets its own
 # virtualenv instead of $(VENV).

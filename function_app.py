@@ -1,7 +1,7 @@
 """Entry point of the function app (Azure Functions Python v2 programming model).
 
 The same file runs under Azure, under `func start`, and under the project's local runtime
-(`python -m shared.runtime`). It registers one blueprint per operation family."""
+(`python -m devhost`). It registers one blueprint per operation family."""
 import logging
 
 import azure.functions as func

@@ -1,5 +1,5 @@
 """Find similar on a local Azurite with synthetic faces: p50/p95 of the whole
-`service.find_similar` (faceId lookup, training state, search, confidences) in both modes, for
+`search.find_similar` (faceId lookup, training state, search, confidences) in both modes, for
 trained large face lists of 100k and 1M faces and for a face list at its 1,000-face limit
 (searched untrained: its shard's listing is read on every call). Target on 2 cores: p50 <= 50 ms
 at 1M. `.venv/bin/python -m bench.find_similar_bench [--sizes 100000,1000000]`. Prints figures
@@ -27,17 +27,17 @@ def cached_probes(vectors: np.ndarray, rng: np.random.Generator) -> list[str]:
 
 
 def report(kind, size: int, rng: np.random.Generator, trained: bool) -> None:
-    from shared.collections import service, snapshots
+    from shared.collections import search, snapshots
     collection, faces, vectors = enrol(kind, size, rng)
     training = f"training {train(collection.storage_id):.1f} s" if trained else "no training"
     print(f"\n{size:>9,} faces, {kind.words}: {training}")
     face_ids = cached_probes(vectors, rng)
     # The first search loads the snapshot; it is not timed.
-    found = service.find_similar(kind, collection.collection_id, face_ids[0], 20, "matchPerson")
+    found = search.find_similar(kind, collection.collection_id, face_ids[0], 20, "matchPerson")
     print(f"  probe 0 finds its face     {found[0]['persistedFaceId'] == faces[0]}")
     for mode in ("matchPerson", "matchFace"):
         ids = iter(face_ids * 2)
-        samples = timed(lambda: service.find_similar(kind, collection.collection_id, next(ids),
+        samples = timed(lambda: search.find_similar(kind, collection.collection_id, next(ids),
                                                      20, mode), QUERIES)
         print(f"  find similar, {mode:<12} {percentiles(samples)}")
     snapshots.forget(collection.storage_id)
@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,1000000")
     sizes = [int(s) for s in parser.parse_args().sizes.split(",")]
     from shared.collections.kinds import FACE_LIST, LARGE_FACE_LIST
-    from shared.runtime.azurite import scratch_storage
+    from devhost.azurite import scratch_storage
     with scratch_storage():
         print(f"find similar benchmark: {os.cpu_count()} cores")
         rng = np.random.default_rng(2)

@@ -33,11 +33,11 @@ GROUP_SIZE = 1000
 @contextmanager
 def local_stack() -> Iterator[str]:
     """Azurite on free ports and the function app on a free port; yields the base URL."""
-    from shared.runtime.azurite import scratch_storage
+    from devhost.azurite import scratch_storage
     with scratch_storage():
         os.environ["FACE_API_KEYS"] = KEY
         import function_app
-        from shared.runtime.host import LocalHost
+        from devhost.host import LocalHost
         with LocalHost(function_app.app, port=0) as host:
             yield host.url
 

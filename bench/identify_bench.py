@@ -4,7 +4,7 @@
   already stored in their Blob shards; the queue's part messages are run by WORKERS threads,
   as by that many function instances;
 * identify latency (p50, p95) for one face against the trained snapshots of 10k, 100k and 1M
-  faces: the search alone, and the whole `service.identify` (faceId lookup, training state
+  faces: the search alone, and the whole `search.identify` (faceId lookup, training state
   and deleted-owner reads, search, confidences);
 * resident memory per enrolled face of a loaded snapshot (RSS growth and array bytes).
 
@@ -77,7 +77,7 @@ def train(storage_id: str) -> float:
         while True:
             messages = list(queue.receive_messages(max_messages=32, visibility_timeout=600))
             if not messages:
-                if training.state(storage_id).status not in ("notStarted", "running"):
+                if not training.state(storage_id).status.active:
                     break
                 time.sleep(0.05)
                 continue
@@ -105,7 +105,7 @@ def timed(action, count: int) -> list[float]:
 
 
 def bench_size(size: int, rng: np.random.Generator) -> None:
-    from shared.collections import service, snapshots, training
+    from shared.collections import search, snapshots, training
     from shared.collections.kinds import LARGE_PERSON_GROUP
     from shared.storage.face_ids import StoredFace, default_store, expiry
 
@@ -140,10 +140,10 @@ def bench_size(size: int, rng: np.random.Generator) -> None:
     default_store().save([StoredFace(f, p, "recognition_01", (0, 0, 1, 1), expiry(3600))
                           for f, p in zip(face_ids, probes)])
     ids = iter(face_ids * 2)
-    service.identify(LARGE_PERSON_GROUP, collection.collection_id, face_ids[:1], 10, None)
-    full = timed(lambda: service.identify(LARGE_PERSON_GROUP, collection.collection_id,
+    search.identify(LARGE_PERSON_GROUP, collection.collection_id, face_ids[:1], 10, None)
+    full = timed(lambda: search.identify(LARGE_PERSON_GROUP, collection.collection_id,
                                           [next(ids)], 10, None), QUERIES)
-    print(f"  service.identify, 1 face {percentiles(full)}")
+    print(f"  search.identify, 1 face {percentiles(full)}")
     snapshots.forget(collection.storage_id)
     del snapshot
     gc.collect()
@@ -153,7 +153,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
     sizes = [int(s) for s in parser.parse_args().sizes.split(",")]
-    from shared.runtime.azurite import scratch_storage
+    from devhost.azurite import scratch_storage
     with scratch_storage():
         rng = np.random.default_rng(1)
         print(f"identify benchmark: {os.cpu_count()} cores")

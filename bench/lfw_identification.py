@@ -5,7 +5,7 @@ with no threshold, and at the default threshold), and how often a person who is 
 (the one-photo identities) gets no candidate at the default threshold.
 
 Real models, real storage code (shards, queue training through `training.process`, the
-faceId cache, `service.identify`). `python -m bench.lfw_identification` prints the figures;
+faceId cache, `search.identify`). `python -m bench.lfw_identification` prints the figures;
 tests/test_lfw_identification.py asserts the targets."""
 from __future__ import annotations
 
@@ -51,8 +51,8 @@ def _train(storage_id: str) -> None:
 
 def _identify(group_id: str, vectors: list[np.ndarray],
               threshold: float | None = None) -> list[list[dict]]:
-    """Candidates per vector, through the faceId cache and `service.identify`."""
-    from shared.collections import service
+    """Candidates per vector, through the faceId cache and `search.identify`."""
+    from shared.collections import search
     from shared.collections.kinds import LARGE_PERSON_GROUP
     from shared.storage.face_ids import StoredFace, default_store, expiry
     face_ids = [str(uuid.uuid4()) for _ in vectors]
@@ -60,14 +60,14 @@ def _identify(group_id: str, vectors: list[np.ndarray],
                           for f, v in zip(face_ids, vectors)])
     results = []
     for start in range(0, len(face_ids), BATCH):
-        found = service.identify(LARGE_PERSON_GROUP, group_id, face_ids[start:start + BATCH],
-                                 1, threshold)
+        found = search.identify(LARGE_PERSON_GROUP, group_id, face_ids[start:start + BATCH],
+                                1, threshold)
         results += [item["candidates"] for item in found]
     return results
 
 
 def run(folder: Path = FACES / "lfw") -> Result:
-    from shared.collections import repository, service
+    from shared.collections import administration, faces, repository
     from shared.collections.kinds import LARGE_PERSON_GROUP
     from shared.inference import get_engine
 
@@ -76,13 +76,13 @@ def run(folder: Path = FACES / "lfw") -> Result:
     known = {name: photos for name, photos in people.items()
              if len(photos) >= 2 and photos[0] in vectors}
     group_id = f"lfw-{uuid.uuid4().hex[:8]}"
-    service.create_collection(LARGE_PERSON_GROUP, group_id,
-                              {"name": "lfw", "recognitionModel": "recognition_04"})
+    administration.create_collection(LARGE_PERSON_GROUP, group_id, "lfw", None,
+                                     "recognition_04")
     collection = repository.get_collection(LARGE_PERSON_GROUP, group_id)
     person_of = {}
     for name, photos in known.items():
-        person_id = service.create_person(LARGE_PERSON_GROUP, group_id, {"name": name})["personId"]
-        service.store_face(collection, person_id, vectors[photos[0]], None)
+        person_id = administration.create_person(LARGE_PERSON_GROUP, group_id, name)["personId"]
+        faces.store_face(collection, person_id, vectors[photos[0]], None)
         person_of[person_id] = name
     _train(collection.storage_id)
 
@@ -99,12 +99,12 @@ def run(folder: Path = FACES / "lfw") -> Result:
     result = Result(len(known), len(queries), share_right(_identify(group_id, query_vectors, 0.0)),
                     share_right(_identify(group_id, query_vectors)), len(unknown),
                     rejected / len(unknown))
-    service.delete_collection(LARGE_PERSON_GROUP, group_id)
+    administration.delete_collection(LARGE_PERSON_GROUP, group_id)
     return result
 
 
 def main() -> None:
-    from shared.runtime.azurite import scratch_storage
+    from devhost.azurite import scratch_storage
     with scratch_storage():
         result = run()
     print(f"LFW identification: {result.enrolled} persons enrolled (first photo each)")

@@ -17,9 +17,9 @@ from typing import Any, Callable
 
 import azure.functions as func
 
+from functions.arguments import parse_object
 from shared import settings
 from shared.errors import FaceError, bad_argument
-from shared.json_body import parse_object
 
 API_VERSIONS = ("v1.0", "v1.2", "v1.2-preview.1")
 KEY_HEADER = "Ocp-Apim-Subscription-Key"

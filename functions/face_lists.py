@@ -1,6 +1,6 @@
 """Face lists and large face lists over HTTP (contract §3.5, §3.6): lists of persisted faces
-without persons. The list-level handlers are the person-group ones (same shapes, same service);
-the face handlers here pass no person. Face lists are searchable at once; large face lists
+without persons. The list-level handlers are the person-group ones (same shapes, same domain
+functions); the face handlers here pass no person. Face lists are searchable at once; large face lists
 after training, as in Azure."""
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ from typing import Any, Callable
 import azure.functions as func
 
 from functions.api import ApiRequest
-from functions.person_groups import (create_group, delete_group, get_group, list_groups, paging,
-                                     register, train, training_status, update_group)
-from shared.collections import service
+from functions.person_groups import (create_group, delete_group, face_id, face_user_data,
+                                     get_group, group_id, list_groups, new_face, paging, register,
+                                     train, training_status, update_group)
+from shared.collections import administration, faces
 from shared.collections.kinds import FACE_LIST, LARGE_FACE_LIST, Kind
-from shared.image_input import image_bytes
 
 bp = func.Blueprint()
 # One Table page: all of a face list's faces (1,000 at most) and all face lists (the
@@ -23,39 +23,35 @@ ALL = 1000
 
 def list_face_lists(kind: Kind, req: ApiRequest) -> list[dict]:
     """GET /facelists has no paging: every list."""
-    return service.list_collections(kind, None, ALL,
-                                    req.query_bool("returnRecognitionModel", False))
+    return administration.list_collections(kind, None, ALL,
+                                           req.query_bool("returnRecognitionModel", False))
 
 
 def get_face_list(kind: Kind, req: ApiRequest) -> dict:
     """A face list comes with its faces (a large face list does not: they are paged)."""
     face_list = get_group(kind, req)
-    return {**face_list, "persistedFaces": service.list_faces(kind, req.route["groupId"],
-                                                              None, ALL)}
+    return {**face_list, "persistedFaces": faces.list_faces(kind, group_id(req), None, ALL)}
 
 
 def list_faces(kind: Kind, req: ApiRequest) -> list[dict]:
     start, top = paging(req)
-    return service.list_faces(kind, req.route["groupId"], start, top)
+    return faces.list_faces(kind, group_id(req), start, top)
 
 
 def add_face(kind: Kind, req: ApiRequest) -> dict:
-    return service.add_face(kind, req.route["groupId"], None,
-                            image_bytes(req.body_bytes(), req.content_type()),
-                            req.query("targetFace"), req.query("detectionModel"),
-                            req.query("userData"))
+    return faces.add_face(kind, group_id(req), None, *new_face(req))
 
 
 def get_face(kind: Kind, req: ApiRequest) -> dict:
-    return service.get_face(kind, req.route["groupId"], None, req.route["faceId"])
+    return faces.get_face(kind, group_id(req), None, face_id(req))
 
 
 def update_face(kind: Kind, req: ApiRequest) -> None:
-    service.update_face(kind, req.route["groupId"], None, req.route["faceId"], req.json())
+    faces.update_face(kind, group_id(req), None, face_id(req), face_user_data(req))
 
 
 def delete_face(kind: Kind, req: ApiRequest) -> None:
-    service.delete_face(kind, req.route["groupId"], None, req.route["faceId"])
+    faces.delete_face(kind, group_id(req), None, face_id(req))
 
 
 LIST = "/{groupId}"

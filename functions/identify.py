@@ -1,11 +1,11 @@
 """POST /face/{apiVersion}/identify: the persons of a (large) person group most like each face."""
 import azure.functions as func
 
+from functions import arguments
 from functions.api import ApiRequest, operation
-from shared.collections import service
+from shared.collections import search
 from shared.collections.kinds import LARGE_PERSON_GROUP, PERSON_GROUP
 from shared.errors import FaceError, bad_argument
-from shared.recognition import container_id, int_field, require_json, uuid_list
 
 bp = func.Blueprint()
 OTHER_SCOPES = ("dynamicPersonGroupId", "personIds")
@@ -29,24 +29,16 @@ def _scope(body: dict):
     if not groups:
         raise FaceError("PersonGroupIdAndLargePersonGroupIdBothNull",
                         "Large person group ID and person group ID are both null.")
-    return groups[0], container_id(body, groups[0].id_field)
-
-
-def _threshold(body: dict) -> float | None:
-    value = body.get("confidenceThreshold")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise bad_argument("Invalid argument confidenceThreshold: must be a number from 0 to 1.")
-    return float(value)
+    return groups[0], arguments.container_id(body, groups[0].id_field)
 
 
 @operation(bp, "identify", ["POST"])
 def identify(req: ApiRequest) -> list[dict]:
-    require_json(req.content_type())
+    arguments.require_json(req.content_type())
     body = req.json()
-    face_ids = uuid_list(body, "faceIds", 1, 10)
-    top = int_field(body, "maxNumOfCandidatesReturned", 1 if req.version == "v1.0" else 10,
-                    1, 100)
+    face_ids = arguments.uuid_list(body, "faceIds", 1, 10)
+    default_top = 1 if req.version == "v1.0" else 10
+    top = arguments.int_field(body, "maxNumOfCandidatesReturned", default_top, 1, 100)
     kind, group_id = _scope(body)
-    return service.identify(kind, group_id, face_ids, top, _threshold(body))
+    threshold = arguments.number_field(body, "confidenceThreshold", 0, 1)
+    return search.identify(kind, group_id, face_ids, top, threshold)

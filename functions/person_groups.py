@@ -1,21 +1,25 @@
 """Person groups and large person groups over HTTP (contract §3.3, §3.4): groups, persons,
 persisted faces, training. One set of handlers, registered for both route families; each
-handler gets the collection kind first and calls shared.collections.service."""
+handler gets the collection kind first, parses its request and calls shared.collections."""
 from __future__ import annotations
 
 from typing import Any, Callable
 
 import azure.functions as func
 
+from functions import arguments
 from functions.api import ApiRequest, Reply, operation
-from shared.collections import service
-from shared.collections.kinds import LARGE_PERSON_GROUP, PERSON_GROUP, Kind
+from shared.collections import administration, faces
+from shared.collections.kinds import (ID_PATTERN, LARGE_FACE_LIST, LARGE_PERSON_GROUP,
+                                      MAX_FACE_USER_DATA, MAX_NAME, MAX_USER_DATA, PERSON_GROUP,
+                                      Kind, face_not_found, person_not_found)
 from shared.errors import bad_argument
-from shared.image_input import image_bytes
 
 bp = func.Blueprint()
 MAX_START = 64
 
+
+# --- arguments of the collection routes ----------------------------------------------------
 
 def paging(req: ApiRequest) -> tuple[str | None, int]:
     start = req.query("start")
@@ -24,87 +28,132 @@ def paging(req: ApiRequest) -> tuple[str | None, int]:
     return start, req.query_int("top", 1000, 1, 1000)
 
 
+def group_id(req: ApiRequest) -> str:
+    return req.route["groupId"]
+
+
+def person_id(req: ApiRequest) -> str:
+    raw = req.route["personId"]
+    return arguments.route_uuid(raw, person_not_found(raw))
+
+
+def face_id(req: ApiRequest) -> str:
+    raw = req.route["faceId"]
+    return arguments.route_uuid(raw, face_not_found(raw))
+
+
+def changes(kind: Kind, body: dict) -> dict[str, Any]:
+    """The name / userData a PATCH body sets, as keyword arguments; the others are kept."""
+    given = {}
+    if "name" in body:
+        given["name"] = arguments.text_field(body, "name", MAX_NAME, required=True)
+    if "userData" in body:
+        given["user_data"] = arguments.text_field(body, "userData", MAX_USER_DATA)
+    if not given and kind in (LARGE_PERSON_GROUP, LARGE_FACE_LIST):
+        raise bad_argument("Both 'name' and 'userData' are empty.")
+    return given
+
+
+def new_face(req: ApiRequest) -> tuple[bytes, tuple[int, int, int, int] | None, str | None]:
+    """The image, targetFace and userData of an add-face request."""
+    image = arguments.image_bytes(req.body_bytes(), req.content_type())
+    arguments.detection_model(req.query("detectionModel"))  # every model is served alike
+    user_data = req.query("userData")
+    if user_data is not None and len(user_data) > MAX_FACE_USER_DATA:
+        raise bad_argument(f"Invalid argument userData: at most {MAX_FACE_USER_DATA} "
+                           "characters.")
+    return image, arguments.rectangle(req.query("targetFace"), "targetFace"), user_data
+
+
+def face_user_data(req: ApiRequest) -> str | None:
+    return arguments.text_field(req.json(), "userData", MAX_FACE_USER_DATA)
+
+
 # --- groups --------------------------------------------------------------------------------
 
 def list_groups(kind: Kind, req: ApiRequest) -> list[dict]:
     start, top = paging(req)
-    return service.list_collections(kind, start, top,
-                                    req.query_bool("returnRecognitionModel", False))
+    return administration.list_collections(kind, start, top,
+                                           req.query_bool("returnRecognitionModel", False))
 
 
 def create_group(kind: Kind, req: ApiRequest) -> None:
-    service.create_collection(kind, req.route["groupId"], req.json())
+    collection_id = group_id(req)
+    if not ID_PATTERN.match(collection_id or ""):
+        raise bad_argument(f"Invalid argument {kind.id_field}.")
+    body = req.json()
+    model = arguments.recognition_model(body.get("recognitionModel"))
+    administration.create_collection(
+        kind, collection_id, arguments.text_field(body, "name", MAX_NAME, True),
+        arguments.text_field(body, "userData", MAX_USER_DATA), model)
 
 
 def get_group(kind: Kind, req: ApiRequest) -> dict:
-    return service.get_collection(kind, req.route["groupId"],
-                                  req.query_bool("returnRecognitionModel", False))
+    return administration.get_collection(kind, group_id(req),
+                                         req.query_bool("returnRecognitionModel", False))
 
 
 def update_group(kind: Kind, req: ApiRequest) -> None:
-    service.update_collection(kind, req.route["groupId"], req.json())
+    administration.update_collection(kind, group_id(req), **changes(kind, req.json()))
 
 
 def delete_group(kind: Kind, req: ApiRequest) -> None:
-    service.delete_collection(kind, req.route["groupId"])
+    administration.delete_collection(kind, group_id(req))
 
 
 def train(kind: Kind, req: ApiRequest) -> Reply:
-    group_id = req.route["groupId"]
-    service.train(kind, group_id)
+    administration.train(kind, group_id(req))
     return Reply(None, 202, {"operation-Location":
-                             f"{req.base_url}/{kind.route}/{group_id}/training"})
+                             f"{req.base_url}/{kind.route}/{group_id(req)}/training"})
 
 
 def training_status(kind: Kind, req: ApiRequest) -> dict:
-    return service.training_status(kind, req.route["groupId"])
+    return administration.training_status(kind, group_id(req))
 
 
 # --- persons -------------------------------------------------------------------------------
 
 def list_persons(kind: Kind, req: ApiRequest) -> list[dict]:
     start, top = paging(req)
-    return service.list_persons(kind, req.route["groupId"], start, top)
+    return administration.list_persons(kind, group_id(req), start, top)
 
 
 def create_person(kind: Kind, req: ApiRequest) -> dict:
-    return service.create_person(kind, req.route["groupId"], req.json())
+    body = req.json()
+    return administration.create_person(
+        kind, group_id(req), arguments.text_field(body, "name", MAX_NAME, True),
+        arguments.text_field(body, "userData", MAX_USER_DATA))
 
 
 def get_person(kind: Kind, req: ApiRequest) -> dict:
-    return service.get_person(kind, req.route["groupId"], req.route["personId"])
+    return administration.get_person(kind, group_id(req), person_id(req))
 
 
 def update_person(kind: Kind, req: ApiRequest) -> None:
-    service.update_person(kind, req.route["groupId"], req.route["personId"], req.json())
+    administration.update_person(kind, group_id(req), person_id(req),
+                                 **changes(kind, req.json()))
 
 
 def delete_person(kind: Kind, req: ApiRequest) -> None:
-    service.delete_person(kind, req.route["groupId"], req.route["personId"])
+    faces.delete_person(kind, group_id(req), person_id(req))
 
 
 # --- persisted faces -----------------------------------------------------------------------
 
 def add_face(kind: Kind, req: ApiRequest) -> dict:
-    return service.add_face(kind, req.route["groupId"], req.route["personId"],
-                            image_bytes(req.body_bytes(), req.content_type()),
-                            req.query("targetFace"), req.query("detectionModel"),
-                            req.query("userData"))
+    return faces.add_face(kind, group_id(req), person_id(req), *new_face(req))
 
 
 def get_face(kind: Kind, req: ApiRequest) -> dict:
-    return service.get_face(kind, req.route["groupId"], req.route["personId"],
-                            req.route["faceId"])
+    return faces.get_face(kind, group_id(req), person_id(req), face_id(req))
 
 
 def update_face(kind: Kind, req: ApiRequest) -> None:
-    service.update_face(kind, req.route["groupId"], req.route["personId"],
-                        req.route["faceId"], req.json())
+    faces.update_face(kind, group_id(req), person_id(req), face_id(req), face_user_data(req))
 
 
 def delete_face(kind: Kind, req: ApiRequest) -> None:
-    service.delete_face(kind, req.route["groupId"], req.route["personId"],
-                        req.route["faceId"])
+    faces.delete_face(kind, group_id(req), person_id(req), face_id(req))
 
 
 GROUP = "/{groupId}"

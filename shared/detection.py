@@ -1,14 +1,6 @@
-"""Detect: the query options (contract §3.1, §4), running the engine, keeping faceIds, and the
-response in the wire shape (§4.3, §5 FaceDetectionResult).
-
-Which real model serves each contract model name. Every name is served by the same pair, so
-results do not depend on the name; the names exist for wire compatibility and so that faceIds
-carry their recognition model (mixing models is rejected, as Azure does):
-
-  detection_01, detection_02, detection_03  ->  YuNet 2023mar, OpenCV Zoo (yunet_2023mar.onnx)
-  recognition_01 .. recognition_04          ->  FaceNet Inception-ResNet-v1, 128-d
-                                                (facenet_inception_resnet_v1.onnx)
-"""
+"""Detect: running the engine, keeping faceIds, and the response in the wire shape (contract
+§4.3, §5 FaceDetectionResult). The options arrive parsed (functions/detect.py); the combination
+rules between them are here. Model names: shared/model_names.py."""
 from __future__ import annotations
 
 import uuid
@@ -17,11 +9,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from shared.errors import FaceError, bad_argument
-from shared.inference import Face, FaceQuality, get_engine
+from shared.inference import Face, FaceQuality, pipeline
+from shared.model_names import QUALITY_MODELS
 from shared.storage.face_ids import StoredFace, default_store, expiry
 
-DETECTION_MODELS = ("detection_01", "detection_02", "detection_03")
-RECOGNITION_MODELS = ("recognition_01", "recognition_02", "recognition_03", "recognition_04")
 DEFAULT_TTL = 86400
 TTL_RANGE = (60, 86400)         # faceIdTimeToLive, seconds
 
@@ -30,7 +21,6 @@ SUPPORTED_ATTRIBUTES = ("headPose", "blur", "exposure", "noise", "qualityForReco
 LATER_ATTRIBUTES = ("glasses", "occlusion", "accessories", "mask", "age", "smile", "facialHair",
                     "hair")
 RETIRED_ATTRIBUTES = ("gender", "emotion", "makeup")
-QUALITY_MODELS = ("recognition_03", "recognition_04")
 
 
 @dataclass(frozen=True)
@@ -42,15 +32,6 @@ class DetectOptions:
     attributes: tuple[str, ...] = ()
     return_recognition_model: bool = False
     ttl: int = DEFAULT_TTL
-
-
-def model_name(raw: str | None, allowed: tuple[str, ...], parameter: str) -> str:
-    """A model name from a query or body (case-insensitive); the first is the default."""
-    if raw is None or raw == "":
-        return allowed[0]
-    if raw.lower() not in allowed:
-        raise bad_argument(f"Invalid argument {parameter}: must be one of {', '.join(allowed)}.")
-    return raw.lower()
 
 
 def parse_attributes(csv: str | None) -> tuple[str, ...]:
@@ -91,15 +72,12 @@ def check_options(options: DetectOptions) -> DetectOptions:
 
 def detect(data: bytes, options: DetectOptions) -> list[dict]:
     """Detect faces in an image; keep their embeddings when faceIds are asked for."""
-    engine = get_engine()
-    image = engine.decode(data)
-    faces = engine.detect(image)
-    height, width = image.shape[:2]
-    rectangles = [rectangle(face, width, height) for face in faces]
-    face_ids: list[str | None] = [None] * len(faces)
-    if options.return_face_id and faces:
-        face_ids = _keep(engine.embed(image, faces), rectangles, options)
-    qualities = [engine.quality(image, face) if options.attributes else None for face in faces]
+    found = pipeline.find_faces(data)
+    rectangles = [rectangle(face, *found.size) for face in found.faces]
+    face_ids: list[str | None] = [None] * len(found.faces)
+    if options.return_face_id and found.faces:
+        face_ids = _keep(found.embed(), rectangles, options)
+    qualities = [found.quality(face) if options.attributes else None for face in found.faces]
     return [_result(face_id, rect, quality, options)
             for face_id, rect, quality in zip(face_ids, rectangles, qualities)]
 
@@ -108,7 +86,7 @@ def rectangle(face: Face, width: int, height: int) -> tuple[int, int, int, int]:
     """Integer left, top, width, height, clipped to the image. Azure's face rectangles are
     square; YuNet's box is as wide but taller (it takes in the forehead), so the rectangle is
     the square of the box's width around the box's centre (the centre is what targetFace
-    matches on, see shared/collections/service.py)."""
+    matches on, see shared/collections/faces.py)."""
     side = max(1, round(face.width))
     left = round(face.left + face.width / 2 - side / 2)
     top = round(face.top + face.height / 2 - side / 2)

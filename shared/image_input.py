@@ -1,5 +1,5 @@
-"""The image of a detect / add-face request: the raw body (application/octet-stream) or the
-picture at `{"url": ...}` (application/json), on the same route (contract §1, §10).
+"""The picture at the `{"url": ...}` of a detect / add-face request (contract §1, §10); the
+request itself is read by functions/arguments.py.
 
 URLs are fetched by a deliberately strict client, because the service would otherwise let any
 caller reach hosts only the service can see (SSRF): http/https only; the host name is resolved
@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, urljoin, urlsplit
 
 from shared import settings
-from shared.errors import bad_argument, invalid_image_size, invalid_url
-from shared.json_body import parse_object
+from shared.errors import invalid_image_size, invalid_url
 
 MAX_IMAGE_BYTES = 6 * 1024 * 1024
 MAX_REDIRECTS = 3
@@ -30,24 +29,6 @@ _CHUNK = 64 * 1024
 # Cloud metadata / host endpoints that are public addresses (link-local ones are refused anyway).
 _METADATA = {ipaddress.ip_address("168.63.129.16")}   # Azure WireServer
 _URL_SAFE = "/%:@!$&'()*+,;=?~-._"
-
-
-def image_bytes(body: bytes, content_type: str) -> bytes:
-    """The image bytes of a request: the body itself, or the download of its JSON `url`."""
-    media = (content_type or "").split(";")[0].strip().lower()
-    if media == "application/octet-stream":
-        return body or b""
-    if media == "application/json":
-        return fetch(_url_from_json(body))
-    raise bad_argument("Invalid Media Type: use application/json with {\"url\": ...} "
-                       "or application/octet-stream with the image bytes.")
-
-
-def _url_from_json(body: bytes) -> str:
-    url = parse_object(body).get("url")
-    if not isinstance(url, str) or not url.strip():
-        raise bad_argument("Invalid argument url: a non-empty string is required.")
-    return url.strip()
 
 
 @dataclass(frozen=True)

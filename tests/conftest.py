@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.runtime.azurite import start_on_free_ports
+from devhost.azurite import start_on_free_ports
 from shared.storage import clients as storage_clients
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,7 +6,7 @@ from typing import Iterator
 
 import requests
 
-from shared.runtime.host import LocalHost
+from devhost.host import LocalHost
 from tests.conftest import TEST_KEY
 
 

@@ -8,8 +8,9 @@ import uuid
 import numpy as np
 import pytest
 
-from shared.collections import repository, service, shards
+from shared.collections import faces, repository, shards
 from shared.collections.kinds import FACES_PER_PERSON, KINDS
+from shared.errors import FaceError
 from shared.inference import get_engine
 from shared.storage.face_ids import StoredFace, default_store, expiry
 from tests.service import error_code
@@ -52,7 +53,7 @@ def at_similarity(centre: np.ndarray, similarity: float) -> np.ndarray:
 def enrol(route: str, group_id: str, person_id: str, vector: np.ndarray) -> str:
     """A persisted face with a synthetic embedding, through the same storage code."""
     collection = repository.get_collection(KIND_OF[route], group_id)
-    return service.store_face(collection, person_id, vector, None)
+    return faces.store_face(collection, person_id, vector, None)
 
 
 def cached_face(vector: np.ndarray, model: str = "recognition_01") -> str:
@@ -166,7 +167,7 @@ def test_faces_per_person_limit(client):
     collection = repository.get_collection(KIND_OF["persongroups"], group_id)
     for _ in range(FACES_PER_PERSON):
         repository.attach_face(collection.storage_id, person, str(uuid.uuid4()))
-    with pytest.raises(service.FaceError) as raised:
+    with pytest.raises(FaceError) as raised:
         enrol("persongroups", group_id, person, vector)
     assert (raised.value.status, raised.value.code) == (403, "QuotaExceeded")
 

@@ -11,8 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from shared.collections import integrity, repository, service, shards, snapshots, training
+from shared.collections import (administration, faces, integrity, repository, search, shards,
+                                snapshots, training)
 from shared.collections.kinds import FACE_LIST, LARGE_FACE_LIST, LARGE_PERSON_GROUP, PERSON_GROUP
+from shared.errors import FaceError
 from shared.storage import clients
 from shared.storage.face_ids import StoredFace, default_store, expiry
 
@@ -31,14 +33,14 @@ def make_group(kind, persons: int, faces_each: int = 2):
     """A collection with persons, each around its own random direction; returns
     (collection, {personId: direction})."""
     group_id = f"g-{uuid.uuid4().hex[:12]}"
-    service.create_collection(kind, group_id, {"name": "group"})
+    administration.create_collection(kind, group_id, "group")
     collection = repository.get_collection(kind, group_id)
     centres = {}
     for _ in range(persons):
-        person_id = service.create_person(kind, group_id, {"name": "p"})["personId"]
+        person_id = administration.create_person(kind, group_id, "p")["personId"]
         centres[person_id] = unit(RNG.normal(size=shards.DIM))
         for _ in range(faces_each):
-            service.store_face(collection, person_id, near(centres[person_id]), None)
+            faces.store_face(collection, person_id, near(centres[person_id]), None)
     return collection, centres
 
 
@@ -74,15 +76,15 @@ def add_persons(collection, count: int) -> dict:
     """`count` new persons with one face each; returns {personId: direction}."""
     added = {}
     for _ in range(count):
-        person_id = service.create_person(collection.kind, collection.collection_id,
-                                          {"name": "x"})["personId"]
+        person_id = administration.create_person(collection.kind, collection.collection_id,
+                                                 "x")["personId"]
         added[person_id] = unit(RNG.normal(size=shards.DIM))
-        service.store_face(collection, person_id, added[person_id], None)
+        faces.store_face(collection, person_id, added[person_id], None)
     return added
 
 
 def best_person(collection, vector: np.ndarray) -> str | None:
-    snapshot, excluded = service._searchable(collection)
+    snapshot, excluded = search._searchable(collection)
     found = snapshot.best_owners(vector[None, :], 1, excluded)[0]
     return found[0][0] if found else None
 
@@ -101,10 +103,10 @@ def test_training_fans_out_and_search_finds_each_person(azurite):
 def test_changes_are_invisible_until_the_next_training(azurite):
     collection, centres = make_group(PERSON_GROUP, persons=3)
     train(collection)
-    newcomer = service.create_person(PERSON_GROUP, collection.collection_id,
-                                     {"name": "late"})["personId"]
+    newcomer = administration.create_person(PERSON_GROUP, collection.collection_id,
+                                            "late")["personId"]
     direction = unit(RNG.normal(size=shards.DIM))
-    service.store_face(collection, newcomer, direction, None)
+    faces.store_face(collection, newcomer, direction, None)
     assert best_person(collection, direction) != newcomer
     train(collection)
     assert best_person(collection, direction) == newcomer
@@ -112,8 +114,8 @@ def test_changes_are_invisible_until_the_next_training(azurite):
 
 def test_untrained_group_is_not_searchable(azurite):
     collection, _ = make_group(PERSON_GROUP, persons=1)
-    with pytest.raises(service.FaceError) as raised:
-        service._searchable(collection)
+    with pytest.raises(FaceError) as raised:
+        search._searchable(collection)
     assert raised.value.code == "PersonGroupNotTrained"
 
 
@@ -121,7 +123,7 @@ def test_deleted_person_disappears_at_once_and_from_the_shards(azurite):
     collection, centres = make_group(LARGE_PERSON_GROUP, persons=5)
     train(collection)
     victim, direction = next(iter(centres.items()))
-    service.delete_person(LARGE_PERSON_GROUP, collection.collection_id, victim)
+    faces.delete_person(LARGE_PERSON_GROUP, collection.collection_id, victim)
     assert best_person(collection, direction) != victim
     shard = shards.shard_of(victim, LARGE_PERSON_GROUP.shard_count)
     records, _ = shards.read(collection.storage_id, shard)
@@ -210,12 +212,12 @@ def test_concurrent_adds_and_deletes_lose_no_face(azurite):
 
     def add(i: int) -> str:
         person_id = people[i % len(people)]
-        return service.store_face(collection, person_id, near(centres[person_id]), str(i))
+        return faces.store_face(collection, person_id, near(centres[person_id]), str(i))
     with ThreadPoolExecutor(8) as pool:
         added = list(pool.map(add, range(40)))
     doomed = added[:6]
     with ThreadPoolExecutor(6) as pool:
-        list(pool.map(lambda f: service.delete_face(
+        list(pool.map(lambda f: faces.delete_face(
             PERSON_GROUP, collection.collection_id, None, f), doomed))
     kept = set(added) - set(doomed)
 
@@ -228,13 +230,13 @@ def test_concurrent_adds_and_deletes_lose_no_face(azurite):
 def test_concurrent_list_adds_respect_the_limit_and_count(azurite):
     small = dataclasses.replace(FACE_LIST, max_members=20)
     list_id = f"l-{uuid.uuid4().hex[:12]}"
-    service.create_collection(small, list_id, {"name": "list"})
+    administration.create_collection(small, list_id, "list")
     collection = repository.get_collection(small, list_id)
 
     def add(_) -> str | None:
         try:
-            return service.store_face(collection, None, unit(RNG.normal(size=shards.DIM)), None)
-        except service.FaceError as err:
+            return faces.store_face(collection, None, unit(RNG.normal(size=shards.DIM)), None)
+        except FaceError as err:
             assert err.code == "QuotaExceeded"
             return None
     with ThreadPoolExecutor(8) as pool:
@@ -248,8 +250,8 @@ def test_concurrent_list_adds_respect_the_limit_and_count(azurite):
 def test_person_paging_is_ascending_and_exclusive(azurite):
     collection, centres = make_group(LARGE_PERSON_GROUP, persons=25, faces_each=0)
     everyone = sorted(centres)
-    first = service.list_persons(LARGE_PERSON_GROUP, collection.collection_id, None, 10)
-    rest = service.list_persons(LARGE_PERSON_GROUP, collection.collection_id,
+    first = administration.list_persons(LARGE_PERSON_GROUP, collection.collection_id, None, 10)
+    rest = administration.list_persons(LARGE_PERSON_GROUP, collection.collection_id,
                                 first[-1]["personId"], 1000)
     assert [p["personId"] for p in first + rest] == everyone
 
@@ -257,7 +259,7 @@ def test_person_paging_is_ascending_and_exclusive(azurite):
 def test_deleting_a_group_removes_blobs_then_rows(azurite):
     collection, _ = make_group(LARGE_PERSON_GROUP, persons=3)
     train(collection)
-    service.delete_collection(LARGE_PERSON_GROUP, collection.collection_id)
+    administration.delete_collection(LARGE_PERSON_GROUP, collection.collection_id)
     assert not list(shards.container().list_blobs(f"{collection.storage_id}/"))
     run_queue()
     assert repository.list_persons(collection.storage_id, None, 10) == []
@@ -267,23 +269,23 @@ def test_deleting_a_group_removes_blobs_then_rows(azurite):
 def test_a_training_group_cannot_be_deleted(azurite):
     collection, _ = make_group(PERSON_GROUP, persons=1)
     training.request(collection.storage_id)
-    with pytest.raises(service.FaceError) as raised:
-        service.delete_collection(PERSON_GROUP, collection.collection_id)
+    with pytest.raises(FaceError) as raised:
+        administration.delete_collection(PERSON_GROUP, collection.collection_id)
     assert (raised.value.status, raised.value.code) == (409, "PersonGroupTrainingNotFinished")
     run_queue()
-    service.delete_collection(PERSON_GROUP, collection.collection_id)
+    administration.delete_collection(PERSON_GROUP, collection.collection_id)
 
 
 def test_person_limit_of_the_kind(azurite):
     small = dataclasses.replace(PERSON_GROUP, max_members=3)
     group_id = f"g-{uuid.uuid4().hex[:12]}"
-    service.create_collection(small, group_id, {"name": "group"})
-    people = [service.create_person(small, group_id, {"name": "p"}) for _ in range(3)]
-    with pytest.raises(service.FaceError) as raised:
-        service.create_person(small, group_id, {"name": "one too many"})
+    administration.create_collection(small, group_id, "group")
+    people = [administration.create_person(small, group_id, "p") for _ in range(3)]
+    with pytest.raises(FaceError) as raised:
+        administration.create_person(small, group_id, "one too many")
     assert (raised.value.status, raised.value.code) == (403, "QuotaExceeded")
-    service.delete_person(small, group_id, people[0]["personId"])
-    service.create_person(small, group_id, {"name": "fits again"})
+    faces.delete_person(small, group_id, people[0]["personId"])
+    administration.create_person(small, group_id, "fits again")
 
 
 def cached_face(vector: np.ndarray) -> str:
@@ -296,43 +298,43 @@ def cached_face(vector: np.ndarray) -> str:
 @pytest.mark.parametrize("kind", [FACE_LIST, LARGE_FACE_LIST])
 def test_face_lists_search_without_persons(azurite, kind):
     list_id = f"l-{uuid.uuid4().hex[:12]}"
-    service.create_collection(kind, list_id, {"name": "list"})
+    administration.create_collection(kind, list_id, "list")
     collection = repository.get_collection(kind, list_id)
     if kind is FACE_LIST:
-        with pytest.raises(service.FaceError) as raised:
-            service.find_similar(kind, list_id, cached_face(unit(RNG.normal(size=128))), 3,
-                                 "matchFace")
+        with pytest.raises(FaceError) as raised:
+            search.find_similar(kind, list_id, cached_face(unit(RNG.normal(size=128))), 3,
+                                "matchFace")
         assert raised.value.code == "FaceListNotReady"
     vectors = unit(RNG.normal(size=(6, shards.DIM)))
-    faces = [service.store_face(collection, None, v, None) for v in vectors]
+    face_ids = [faces.store_face(collection, None, v, None) for v in vectors]
     probe = cached_face(near(vectors[2], 0.01))
     if kind.needs_training:
-        with pytest.raises(service.FaceError) as raised:
-            service.find_similar(kind, list_id, probe, 3, "matchFace")
+        with pytest.raises(FaceError) as raised:
+            search.find_similar(kind, list_id, probe, 3, "matchFace")
         assert raised.value.code == "LargeFaceListNotTrained"
         train(collection)
-    similar = service.find_similar(kind, list_id, probe, 3, "matchFace")
-    assert len(similar) == 3 and similar[0]["persistedFaceId"] == faces[2]
-    assert [s["persistedFaceId"] for s in service.find_similar(
-        kind, list_id, probe, 3, "matchPerson")] == [faces[2]]
-    service.delete_face(kind, list_id, None, faces[2])
-    after = service.find_similar(kind, list_id, probe, 10, "matchFace")
-    assert faces[2] not in [s["persistedFaceId"] for s in after] and len(after) == 5
-    assert [f["persistedFaceId"] for f in service.list_faces(kind, list_id, None, 10)] == \
-        sorted(set(faces) - {faces[2]})
+    similar = search.find_similar(kind, list_id, probe, 3, "matchFace")
+    assert len(similar) == 3 and similar[0]["persistedFaceId"] == face_ids[2]
+    assert [s["persistedFaceId"] for s in search.find_similar(
+        kind, list_id, probe, 3, "matchPerson")] == [face_ids[2]]
+    faces.delete_face(kind, list_id, None, face_ids[2])
+    after = search.find_similar(kind, list_id, probe, 10, "matchFace")
+    assert face_ids[2] not in [s["persistedFaceId"] for s in after] and len(after) == 5
+    assert [f["persistedFaceId"] for f in faces.list_faces(kind, list_id, None, 10)] == \
+        sorted(set(face_ids) - {face_ids[2]})
 
 
 def test_person_faces_for_verify(azurite):
     collection, centres = make_group(PERSON_GROUP, persons=2)
     person = next(iter(centres))
-    model, vectors = service.person_faces(PERSON_GROUP, collection.collection_id, person)
+    model, vectors = search.person_faces(PERSON_GROUP, collection.collection_id, person)
     assert model == "recognition_01" and vectors.shape == (2, shards.DIM)
     assert (vectors @ centres[person]).min() > 0.8
-    with pytest.raises(service.FaceError) as raised:
-        service.person_faces(PERSON_GROUP, collection.collection_id, str(uuid.uuid4()))
+    with pytest.raises(FaceError) as raised:
+        search.person_faces(PERSON_GROUP, collection.collection_id, str(uuid.uuid4()))
     assert (raised.value.status, raised.value.code) == (400, "PersonNotFound")
-    with pytest.raises(service.FaceError) as raised:
-        service.person_faces(PERSON_GROUP, "no-such-group", person)
+    with pytest.raises(FaceError) as raised:
+        search.person_faces(PERSON_GROUP, "no-such-group", person)
     assert (raised.value.status, raised.value.code) == (400, "PersonGroupNotFound")
 
 
@@ -342,16 +344,16 @@ def test_concurrent_deletes_of_one_person_count_once(azurite):
 
     def delete(_) -> str:
         try:
-            service.delete_person(PERSON_GROUP, collection.collection_id, victim)
+            faces.delete_person(PERSON_GROUP, collection.collection_id, victim)
             return "deleted"
-        except service.FaceError as err:
+        except FaceError as err:
             return err.code
     with ThreadPoolExecutor(4) as pool:
         outcomes = sorted(pool.map(delete, range(4)))
     assert outcomes == ["PersonNotFound"] * 3 + ["deleted"]
     assert repository.get_collection(PERSON_GROUP, collection.collection_id).members == 2
-    with pytest.raises(service.FaceError):
-        service.store_face(collection, victim, centres[victim], None)
+    with pytest.raises(FaceError):
+        faces.store_face(collection, victim, centres[victim], None)
 
 
 # --- shard writes keep every record (issue 12) ---------------------------------------------
@@ -389,13 +391,13 @@ def test_a_shard_written_by_put_blob_is_kept_on_the_next_add(azurite):
 
 
 def test_the_face_list_reproducer_keeps_the_first_face(azurite):
-    service.create_collection(FACE_LIST, list_id := f"l-{uuid.uuid4().hex[:8]}", {"name": "l"})
+    administration.create_collection(FACE_LIST, list_id := f"l-{uuid.uuid4().hex[:8]}", "l")
     collection = repository.get_collection(FACE_LIST, list_id)
     dad, mom, son = (unit(RNG.normal(size=shards.DIM)) for _ in range(3))
-    dad_id = service.store_face(collection, None, dad, None)
-    mom_id = service.store_face(collection, None, mom, None)
-    service.delete_face(FACE_LIST, list_id, None, mom_id)
-    son_id = service.store_face(collection, None, son, None)
+    dad_id = faces.store_face(collection, None, dad, None)
+    mom_id = faces.store_face(collection, None, mom, None)
+    faces.delete_face(FACE_LIST, list_id, None, mom_id)
+    son_id = faces.store_face(collection, None, son, None)
     assert _faces_in(collection.storage_id, 0) == {dad_id, son_id}
     assert best_person(collection, near(dad)) == dad_id
 
@@ -468,7 +470,7 @@ def test_superseded_training_leaves_no_snapshot_blobs(azurite):
     second = train(collection).job         # supersedes it, then commits
     assert _snapshot_versions(sid) == {second}
     victim = next(iter(centres))
-    service.delete_person(LARGE_PERSON_GROUP, collection.collection_id, victim)
+    faces.delete_person(LARGE_PERSON_GROUP, collection.collection_id, victim)
     third = train(collection).job
     assert _snapshot_versions(sid) == {third}
     snapshot = snapshots.trained(sid, third)
@@ -477,8 +479,8 @@ def test_superseded_training_leaves_no_snapshot_blobs(azurite):
 
 def test_a_face_added_while_its_collection_is_deleted_leaves_no_embedding(azurite):
     collection, _ = make_group(LARGE_FACE_LIST, persons=0)
-    service.delete_collection(LARGE_FACE_LIST, collection.collection_id)
-    with pytest.raises(service.FaceError) as raised:     # the add had read the collection
-        service.store_face(collection, None, unit(RNG.normal(size=shards.DIM)), None)
+    administration.delete_collection(LARGE_FACE_LIST, collection.collection_id)
+    with pytest.raises(FaceError) as raised:     # the add had read the collection
+        faces.store_face(collection, None, unit(RNG.normal(size=shards.DIM)), None)
     assert raised.value.code == "LargeFaceListNotFound"
     assert list(shards.container().list_blobs(f"{collection.storage_id}/")) == []

@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shared.collections import repository, service, training
+from shared.collections import administration, faces, repository, training
 from shared.collections.kinds import FACES_PER_PERSON, LARGE_PERSON_GROUP
 from shared.enrollment import batches, report
 from shared.enrollment import enroll
 from shared.enrollment.enroll import Busy, Rejected, Target, parse
 from shared.enrollment.upload import container
-from shared.runtime.blobs import RECEIPTS_CONTAINER
-from shared.runtime.host import LocalHost
+from devhost.blobs import RECEIPTS_CONTAINER
+from devhost.host import LocalHost
 from shared.storage import clients
 from tests.conftest import ROOT
 from tests.service import Client
@@ -58,7 +58,8 @@ def family_folder(root: Path, faces_dir: Path) -> Path:
 
 
 def persons(group_id: str) -> dict[str, dict]:
-    return {p["name"]: p for p in service.list_persons(LARGE_PERSON_GROUP, group_id, None, 1000)}
+    return {p["name"]: p
+            for p in administration.list_persons(LARGE_PERSON_GROUP, group_id, None, 1000)}
 
 
 def gradient_jpeg() -> bytes:
@@ -182,7 +183,7 @@ def test_a_dead_runs_claim_and_deleted_persons_do_not_block_enrollment(client, f
     assert enrolled.status == "enrolled"
     assert enroll.enroll(other, dad).face_id == enrolled.face_id
 
-    service.delete_person(LARGE_PERSON_GROUP, group_id, enrolled.person_id)
+    faces.delete_person(LARGE_PERSON_GROUP, group_id, enrolled.person_id)
     again = enroll.enroll(f"{group_id}/family1-dad/c.jpg", dad)
     assert again.status == "enrolled" and again.person_id != enrolled.person_id
     assert [p["persistedFaceIds"] for p in persons(group_id).values()] == [[again.face_id]]
@@ -190,7 +191,7 @@ def test_a_dead_runs_claim_and_deleted_persons_do_not_block_enrollment(client, f
 
 def test_training_waits_until_the_batch_settles(client):
     group_id = new_group()
-    service.create_collection(LARGE_PERSON_GROUP, group_id, {"name": "debounce"})
+    administration.create_collection(LARGE_PERSON_GROUP, group_id, "debounce")
     storage_id = repository.get_collection(LARGE_PERSON_GROUP, group_id).storage_id
     batches.touch(group_id)
     first = batches.batch(group_id).token
@@ -211,7 +212,7 @@ def test_a_person_at_the_face_limit_is_reported_not_retried(client, faces_dir):
     collection = repository.get_collection(LARGE_PERSON_GROUP, group_id)
     vectors = np.random.default_rng(5).normal(size=(FACES_PER_PERSON - 1, 128))
     for vector in vectors.astype(np.float32):
-        service.store_face(collection, first.person_id, vector / np.linalg.norm(vector), None)
+        faces.store_face(collection, first.person_id, vector / np.linalg.norm(vector), None)
 
     outcome = enroll.enroll(f"{group_id}/family1-dad/3.jpg",
                             (samples / "Family1-Dad3.jpg").read_bytes())

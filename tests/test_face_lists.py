@@ -8,7 +8,7 @@ import uuid
 import numpy as np
 import pytest
 
-from shared.collections import repository, service, shards
+from shared.collections import faces, repository, shards
 from shared.collections.kinds import FACE_LIST, LARGE_FACE_LIST
 from tests.image_server import ImageServer, send
 from tests.service import error_code
@@ -166,7 +166,7 @@ def synthetic_face(route: str, list_id: str) -> str:
     """A persisted face with a random embedding, stored by the same code as an added photo."""
     vector = np.random.default_rng().standard_normal(128).astype(np.float32)
     collection = repository.get_collection(KIND_OF[route], list_id)
-    return service.store_face(collection, None, vector / np.linalg.norm(vector), None)
+    return faces.store_face(collection, None, vector / np.linalg.norm(vector), None)
 
 
 @pytest.mark.parametrize("route", KIND_OF)

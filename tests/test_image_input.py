@@ -12,9 +12,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from functions.arguments import image_bytes
 from shared import image_input
 from shared.errors import FaceError
-from shared.image_input import MAX_IMAGE_BYTES, image_bytes
+from shared.image_input import MAX_IMAGE_BYTES
 from tests.image_server import ImageServer, redirect, send
 
 PICTURE = b"\xff\xd8\xff" + b"x" * 5000

@@ -1,4 +1,4 @@
-"""The local Functions runtime (`shared.runtime`) against a real Azurite: HTTP routing and
+"""The local Functions runtime (`devhost`) against a real Azurite: HTTP routing and
 envelopes, queue, timer and blob triggers with the host's semantics, graceful shutdown, the
 command line, and the metadata the azure-functions library generates for the real app."""
 from __future__ import annotations
@@ -22,13 +22,13 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
-from shared.runtime import LocalHost
-from shared.runtime.azurite import free_port
-from shared.runtime.hostconfig import HostConfig, parse_timespan
-from shared.runtime.http_server import resolve
-from shared.runtime.registry import function_metadata
-from shared.runtime.routing import RouteTemplate
-from shared.runtime.timers import Schedule
+from devhost import LocalHost
+from devhost.azurite import free_port
+from devhost.hostconfig import HostConfig, parse_timespan
+from devhost.http_server import resolve
+from devhost.registry import function_metadata
+from devhost.routing import RouteTemplate
+from devhost.timers import Schedule
 from tests.apps import runtime_app
 from tests.conftest import ROOT, TEST_KEY
 
@@ -134,29 +134,19 @@ def has_id(task_id: str):
 # ---------------------------------------------------------------- pure logic
 
 
-def test_route_templates_constraints_and_precedence():
-    assert RouteTemplate("face/{v}/items/{id:int}").match("/FACE/v1/Items/7/") == \
+def test_route_templates_and_precedence():
+    assert RouteTemplate("face/{v}/items/{id}").match("/FACE/v1/Items/7/") == \
         {"v": "v1", "id": "7"}
-    assert RouteTemplate("a/{id:int}").match("a/x") is None
-    assert RouteTemplate("a/{id:int}").match("a/99999999999") is None      # beyond int32
-    assert RouteTemplate("a/{id:long}").match("a/99999999999") == {"id": "99999999999"}
-    assert RouteTemplate("a/{n:range(1,5)}").match("a/6") is None
-    assert RouteTemplate("a/{s:alpha:minlength(2)}").match("a/ab") == {"s": "ab"}
-    assert RouteTemplate("a/{s:regex(^x+$)}").match("a/xy") is None
-    assert RouteTemplate("a/{g:guid}").match(f"a/{uuid.uuid4()}")
-    assert RouteTemplate("a/{b?}").match("a") == {}
-    assert RouteTemplate("a/{b=dflt}").match("a") == {"b": "dflt"}
-    assert RouteTemplate("f/{name}.{ext}").match("f/a.b.jpg") == {"name": "a.b", "ext": "jpg"}
     assert RouteTemplate("f/{*rest}").match("f/x%20y/z") == {"rest": "x y/z"}
     assert RouteTemplate("f/{*rest}").match("f") == {}
     assert RouteTemplate("a/b").match("a/b/c") is None
-    with pytest.raises(ValueError):
-        RouteTemplate("a/{x:nosuchconstraint}")
-    with pytest.raises(ValueError):
-        RouteTemplate("{*rest}/a")
-    ordered = sorted(["{*all}", "{v}/{id}", "{v}/{id:int}", "{v}/x.{e}", "{v}/health"],
+    assert RouteTemplate("a/{b}").match("a") is None
+    for unsupported in ("a/{x:int}", "a/{b?}", "a/{b=dflt}", "f/{name}.{ext}", "{*rest}/a"):
+        with pytest.raises(ValueError):
+            RouteTemplate(unsupported)
+    ordered = sorted(["{*all}", "{v}/{id}", "{v}/health"],
                      key=lambda t: RouteTemplate(t).precedence)
-    assert ordered == ["{v}/health", "{v}/x.{e}", "{v}/{id:int}", "{v}/{id}", "{*all}"]
+    assert ordered == ["{v}/health", "{v}/{id}", "{*all}"]
 
 
 def test_ncrontab_schedules():
@@ -254,7 +244,6 @@ def test_route_parameters_query_and_headers(test_app_host):
     assert reply["url"] == f"{url}/echo/42?a=1&a=2&b="
     assert requests.get(f"{url}/echo/42/more", timeout=10).json()["route"] == \
         {"id": "42", "rest": "more"}
-    assert_envelope(requests.get(f"{url}/echo/forty-two", timeout=10), 404, "404")
     assert requests.get(f"{url}/things/latest", timeout=10).text == "literal"
     assert requests.get(f"{url}/THINGS/other", timeout=10).text == "param:other"
     assert requests.get(f"{url}/files/a/b%20c/d.txt", timeout=10).text == "a/b c/d.txt"
@@ -436,7 +425,7 @@ def test_command_line_serves_and_stops_on_sigterm(azurite):
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "shared.runtime", "--app", "tests.apps.runtime_app",
+        [sys.executable, "-m", "devhost", "--app", "tests.apps.runtime_app",
          "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True)
     try:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from shared.detection import RECOGNITION_MODELS
-from shared.errors import FaceError, bad_argument, not_found
+from shared.errors import FaceError, not_found
 
 ID_PATTERN = re.compile(r"^[a-z0-9-_]{1,64}$")
 FACES_PER_PERSON = 248
+# Longest name, userData of a collection or person, userData of a persisted face.
+MAX_NAME, MAX_USER_DATA, MAX_FACE_USER_DATA = 128, 16_384, 1_024
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,3 @@ def person_not_found(person_id: str, status: int = 404) -> FaceError:
 def face_not_found(face_id: str) -> FaceError:
     return not_found("PersistedFaceNotFound", f"Persisted face '{face_id}' is not found.")
 
-
-def check_recognition_model(model: str) -> None:
-    if model not in RECOGNITION_MODELS:
-        raise bad_argument("Invalid argument recognitionModel.")

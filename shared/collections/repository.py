@@ -11,50 +11,24 @@ Tables and keys:
   over the partitions returns ids in ascending order (list paging with `start`).
 
 Writes that must not lose each other (member counts, a person's face list) are read-modify-write
-loops with ETag conditions."""
+loops with ETag conditions (shared/storage/tables.py)."""
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import islice
-from typing import Callable, Iterable, TypeVar
+from typing import Callable, Iterable
 
-from azure.core import MatchConditions
-from azure.core.exceptions import (ResourceExistsError, ResourceModifiedError,
-                                   ResourceNotFoundError)
-from azure.data.tables import TableClient, TableTransactionError, UpdateMode
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
 from shared import clock
 from shared.collections.kinds import FACES_PER_PERSON, Kind, face_not_found, person_not_found
 from shared.errors import quota_exceeded
+from shared.storage import tables
 from shared.storage.clients import table
 
 COLLECTIONS, PERSONS, FACES = "collections", "persons", "persistedfaces"
-_BATCH = 100            # entity group transaction limit
-_RETRIES = 50           # optimistic-concurrency attempts before giving up
-T = TypeVar("T")
-
-
-def entity_or_none(name: str, partition: str, row: str):
-    try:
-        return table(name).get_entity(partition, row)
-    except ResourceNotFoundError:
-        return None
-
-
-def retry_on_conflict(attempt: Callable[[], T]) -> T:
-    """Run a read-modify-write until its conditional write wins the race."""
-    for _ in range(_RETRIES):
-        try:
-            return attempt()
-        except (ResourceModifiedError, ResourceExistsError):
-            continue
-    raise RuntimeError("too much contention on one entity")
-
-
-def _if_unchanged(entity) -> dict:
-    return {"etag": entity.metadata["etag"], "match_condition": MatchConditions.IfNotModified}
 
 
 def _bucket(storage_id: str, item_id: str) -> str:
@@ -82,31 +56,7 @@ def _delete_rows(name: str, storage_id: str) -> int:
         "PartitionKey ge @low and PartitionKey le @high",
         parameters={"low": f"{storage_id}_00", "high": f"{storage_id}_ff"},
         select=["PartitionKey", "RowKey"])
-    return delete_entities(client, rows)
-
-
-def delete_entities(client: TableClient, rows: Iterable) -> int:
-    batch: list = []
-    deleted = 0
-    for row in rows:
-        if batch and (len(batch) == _BATCH or batch[0]["PartitionKey"] != row["PartitionKey"]):
-            deleted += _submit_deletes(client, batch)
-            batch = []
-        batch.append(row)
-    return deleted + (_submit_deletes(client, batch) if batch else 0)
-
-
-def _submit_deletes(client: TableClient, rows: list) -> int:
-    try:
-        client.submit_transaction([("delete", row) for row in rows])
-    except TableTransactionError:
-        # Some row is already gone (a retried purge): delete the rest one by one.
-        for row in rows:
-            try:
-                client.delete_entity(row["PartitionKey"], row["RowKey"])
-            except ResourceNotFoundError:
-                pass
-    return len(rows)
+    return tables.delete_entities(client, rows)
 
 
 # --- collections ---------------------------------------------------------------------------
@@ -157,12 +107,8 @@ def get_collection(kind: Kind, collection_id: str, status: int = 404) -> Collect
 def update_collection(kind: Kind, collection_id: str, changes: dict) -> None:
     """Merge `{"Name": ..., "UserData": ...}` changes; fails if the collection is gone."""
     _collection_entity(kind, collection_id)
-    try:
-        table(COLLECTIONS).update_entity(
-            {"PartitionKey": kind.name, "RowKey": collection_id, **changes},
-            mode=UpdateMode.MERGE, match_condition=MatchConditions.Unconditionally)
-    except ResourceNotFoundError:
-        raise kind.not_found(collection_id) from None
+    tables.merge_existing(table(COLLECTIONS), kind.name, collection_id, changes,
+                          kind.not_found(collection_id))
 
 
 def delete_collection(kind: Kind, collection_id: str) -> None:
@@ -185,8 +131,8 @@ def change_members(kind: Kind, collection_id: str, delta: int) -> None:
             raise quota_exceeded(f"The number of {'persons' if kind.has_persons else 'faces'} "
                                  f"in the {kind.words} exceeds the limit {kind.max_members}.")
         entity["Members"] = max(members, 0)
-        table(COLLECTIONS).update_entity(entity, mode=UpdateMode.MERGE, **_if_unchanged(entity))
-    retry_on_conflict(attempt)
+        tables.update_if_unchanged(table(COLLECTIONS), entity)
+    tables.retry_on_conflict(attempt)
 
 
 # --- persons -------------------------------------------------------------------------------
@@ -216,7 +162,8 @@ def create_person(storage_id: str, name: str, user_data: str | None) -> Person:
 
 def _person_entity(storage_id: str, person_id: str, status: int = 404):
     """The person's row; a person being deleted is already gone."""
-    entity = entity_or_none(PERSONS, _bucket(storage_id, person_id.lower()), person_id.lower())
+    person_id = person_id.lower()
+    entity = tables.entity_or_none(PERSONS, _bucket(storage_id, person_id), person_id)
     if entity is None or entity.get("Deleting"):
         raise person_not_found(person_id, status)
     return entity
@@ -227,12 +174,8 @@ def get_person(storage_id: str, person_id: str, status: int = 404) -> Person:
 
 
 def update_person(storage_id: str, person_id: str, changes: dict) -> None:
-    try:
-        table(PERSONS).update_entity(
-            {"PartitionKey": _bucket(storage_id, person_id), "RowKey": person_id, **changes},
-            mode=UpdateMode.MERGE, match_condition=MatchConditions.Unconditionally)
-    except ResourceNotFoundError:
-        raise person_not_found(person_id) from None
+    tables.merge_existing(table(PERSONS), _bucket(storage_id, person_id), person_id, changes,
+                          person_not_found(person_id))
 
 
 def claim_person_deletion(storage_id: str, person_id: str) -> Person:
@@ -241,9 +184,9 @@ def claim_person_deletion(storage_id: str, person_id: str) -> Person:
     def attempt() -> Person:
         entity = _person_entity(storage_id, person_id)
         entity["Deleting"] = True
-        table(PERSONS).update_entity(entity, mode=UpdateMode.MERGE, **_if_unchanged(entity))
+        tables.update_if_unchanged(table(PERSONS), entity)
         return _person(entity)
-    return retry_on_conflict(attempt)
+    return tables.retry_on_conflict(attempt)
 
 
 def delete_person(storage_id: str, person_id: str) -> None:
@@ -260,8 +203,8 @@ def _edit_person_faces(storage_id: str, person_id: str,
     def attempt() -> None:
         entity = _person_entity(storage_id, person_id)
         entity["FaceIds"] = ",".join(edit(_person(entity).face_ids))
-        table(PERSONS).update_entity(entity, mode=UpdateMode.MERGE, **_if_unchanged(entity))
-    retry_on_conflict(attempt)
+        tables.update_if_unchanged(table(PERSONS), entity)
+    tables.retry_on_conflict(attempt)
 
 
 def attach_face(storage_id: str, person_id: str, face_id: str) -> None:
@@ -309,20 +252,15 @@ def get_face(storage_id: str, face_id: str) -> FaceRecord:
 
 
 def update_face(storage_id: str, face_id: str, user_data: str | None) -> None:
-    try:
-        table(FACES).update_entity(
-            {"PartitionKey": _bucket(storage_id, face_id), "RowKey": face_id,
-             "UserData": user_data},
-            mode=UpdateMode.MERGE, match_condition=MatchConditions.Unconditionally)
-    except ResourceNotFoundError:
-        raise face_not_found(face_id) from None
+    tables.merge_existing(table(FACES), _bucket(storage_id, face_id), face_id,
+                          {"UserData": user_data}, face_not_found(face_id))
 
 
 def delete_faces(storage_id: str, face_ids: Iterable[str]) -> None:
     client = table(FACES)
     rows = sorted(({"PartitionKey": _bucket(storage_id, f), "RowKey": f} for f in face_ids),
                   key=lambda row: row["PartitionKey"])
-    delete_entities(client, rows)
+    tables.delete_entities(client, rows)
 
 
 def list_faces(storage_id: str, start: str | None, top: int) -> list[FaceRecord]:

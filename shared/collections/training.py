@@ -32,16 +32,16 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 
 import numpy as np
-from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import UpdateMode
 
 from shared import clock
 from shared.collections import integrity, repository, shards, snapshots
 from shared.collections.shards import uuid_bytes
-from shared.storage import clients
+from shared.storage import clients, tables
 
 QUEUE = "collection-training"
 POISON_QUEUE = f"{QUEUE}-poison"
@@ -50,9 +50,22 @@ SHARDS_PER_PART = 16
 log = logging.getLogger("face.training")
 
 
+class TrainingStatus(str, Enum):
+    """A job's status, as the contract spells it (and as the state row stores it)."""
+    NOT_STARTED = "notStarted"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+    @property
+    def active(self) -> bool:
+        """Not finished yet: the collection is "under training"."""
+        return self in (TrainingStatus.NOT_STARTED, TrainingStatus.RUNNING)
+
+
 @dataclass(frozen=True)
 class TrainingState:
-    status: str                        # notStarted | running | succeeded | failed
+    status: TrainingStatus
     job: str
     snapshot: str | None               # version identify serves; None before a success
     last_action: datetime
@@ -65,16 +78,16 @@ def _table():
 
 
 def _state_entity(storage_id: str):
-    return repository.entity_or_none(TABLE, storage_id, "state")
+    return tables.entity_or_none(TABLE, storage_id, "state")
 
 
 def state(storage_id: str) -> TrainingState | None:
     entity = _state_entity(storage_id)
     if entity is None:
         return None
-    return TrainingState(entity["Status"], entity["Job"], entity.get("Snapshot") or None,
-                         entity["LastAction"], entity.get("LastSuccess"),
-                         entity.get("Message") or None)
+    return TrainingState(TrainingStatus(entity["Status"]), entity["Job"],
+                         entity.get("Snapshot") or None, entity["LastAction"],
+                         entity.get("LastSuccess"), entity.get("Message") or None)
 
 
 def _update_state(storage_id: str, change) -> bool:
@@ -84,10 +97,9 @@ def _update_state(storage_id: str, change) -> bool:
         if entity is None or change(entity) is False:
             return False
         entity["LastAction"] = clock.now()
-        _table().update_entity(entity, mode=UpdateMode.REPLACE, etag=entity.metadata["etag"],
-                               match_condition=MatchConditions.IfNotModified)
+        tables.update_if_unchanged(_table(), entity, UpdateMode.REPLACE)
         return True
-    return repository.retry_on_conflict(attempt)
+    return tables.retry_on_conflict(attempt)
 
 
 # --- requests ------------------------------------------------------------------------------
@@ -99,7 +111,7 @@ def _enqueue(message: dict) -> None:
 def request(storage_id: str) -> str:
     """Start a new training job (superseding a running one); returns the job id."""
     job = uuid.uuid4().hex
-    fresh = {"Status": "notStarted", "Job": job, "Message": "", "Parts": 0,
+    fresh = {"Status": TrainingStatus.NOT_STARTED.value, "Job": job, "Message": "", "Parts": 0,
              "LastAction": clock.now()}
 
     def attempt() -> None:
@@ -107,13 +119,12 @@ def request(storage_id: str) -> str:
         if entity is None:
             _table().create_entity({"PartitionKey": storage_id, "RowKey": "state", **fresh})
             return
-        if entity["Status"] in ("notStarted", "running"):
+        if TrainingStatus(entity["Status"]).active:
             _table().upsert_entity({"PartitionKey": storage_id,
                                     "RowKey": f"superseded_{entity['Job']}"})
         entity.update(fresh)
-        _table().update_entity(entity, mode=UpdateMode.REPLACE, etag=entity.metadata["etag"],
-                               match_condition=MatchConditions.IfNotModified)
-    repository.retry_on_conflict(attempt)
+        tables.update_if_unchanged(_table(), entity, UpdateMode.REPLACE)
+    tables.retry_on_conflict(attempt)
     try:
         _enqueue({"op": "start", "storage": storage_id, "job": job})
     except Exception:
@@ -153,8 +164,7 @@ def process_poison(message: dict) -> None:
 
 def _is_current(storage_id: str, job: str) -> bool:
     current = state(storage_id)
-    return current is not None and current.job == job and current.status in ("notStarted",
-                                                                              "running")
+    return current is not None and current.job == job and current.status.active
 
 
 def start(storage_id: str, job: str) -> None:
@@ -163,9 +173,9 @@ def start(storage_id: str, job: str) -> None:
               for i in range(0, len(existing), SHARDS_PER_PART)] or [[]]
 
     def begin(entity) -> bool:
-        if entity["Job"] != job or entity["Status"] not in ("notStarted", "running"):
+        if entity["Job"] != job or not TrainingStatus(entity["Status"]).active:
             return False
-        entity.update({"Status": "running", "Parts": len(groups)})
+        entity.update({"Status": TrainingStatus.RUNNING.value, "Parts": len(groups)})
         return True
     if not _update_state(storage_id, begin):
         return
@@ -199,7 +209,7 @@ def _abandoned(storage_id: str, job: str) -> bool:
     (neither a replaced nor a failed job can commit later)."""
     current = state(storage_id)
     return current is None or (current.snapshot != job
-                               and (current.job != job or current.status == "failed"))
+                               and (current.job != job or current.status == TrainingStatus.FAILED))
 
 
 def _live_records(storage_id: str, shard: int, deleted: set[str]) -> np.ndarray:
@@ -234,10 +244,10 @@ def _commit_if_complete(storage_id: str, job: str) -> None:
     previous = entity.get("Snapshot") or None
 
     def switch(entity) -> bool:
-        if entity["Job"] != job or entity["Status"] != "running":
+        if entity["Job"] != job or entity["Status"] != TrainingStatus.RUNNING.value:
             return False
-        entity.update({"Status": "succeeded", "Snapshot": job, "LastSuccess": clock.now(),
-                       "Message": ""})
+        entity.update({"Status": TrainingStatus.SUCCEEDED.value, "Snapshot": job,
+                       "LastSuccess": clock.now(), "Message": ""})
         return True
     if _update_state(storage_id, switch):
         _after_commit(storage_id, job, previous, markers)
@@ -250,20 +260,20 @@ def _after_commit(storage_id: str, job: str, previous: str | None, markers: list
     _enqueue({"op": "check", "storage": storage_id, "job": job})
     forgotten = json.loads(shards.container().download_blob(
         _deletions_blob(storage_id, job)).readall())
-    repository.delete_entities(_table(), [{"PartitionKey": storage_id, "RowKey": f"deleted_{o}"}
+    tables.delete_entities(_table(), [{"PartitionKey": storage_id, "RowKey": f"deleted_{o}"}
                                           for o in sorted(forgotten)])
-    repository.delete_entities(_table(), markers)
+    tables.delete_entities(_table(), markers)
 
 
 def fail(storage_id: str, job: str, message: str) -> None:
     def mark(entity) -> bool:
-        if entity["Job"] != job or entity["Status"] not in ("notStarted", "running"):
+        if entity["Job"] != job or not TrainingStatus(entity["Status"]).active:
             return False
-        entity.update({"Status": "failed", "Message": message})
+        entity.update({"Status": TrainingStatus.FAILED.value, "Message": message})
         return True
     if _update_state(storage_id, mark):
         snapshots.delete(storage_id, job)
-        repository.delete_entities(_table(), _done_markers(storage_id, job))
+        tables.delete_entities(_table(), _done_markers(storage_id, job))
         _delete_superseded(storage_id)
 
 
@@ -271,7 +281,7 @@ def _delete_superseded(storage_id: str) -> None:
     rows = _rows_named(storage_id, "superseded_")
     for row in rows:
         snapshots.delete(storage_id, row["RowKey"][len("superseded_"):])
-    repository.delete_entities(_table(), rows)
+    tables.delete_entities(_table(), rows)
 
 
 def check(storage_id: str, job: str) -> None:
@@ -281,7 +291,7 @@ def check(storage_id: str, job: str) -> None:
         log.warning("collection %s: %s", storage_id, report.summary())
 
     def note(entity) -> bool:
-        if entity["Job"] != job or entity["Status"] != "succeeded":
+        if entity["Job"] != job or entity["Status"] != TrainingStatus.SUCCEEDED.value:
             return False
         entity["Message"] = report.summary()
         return True
@@ -320,6 +330,6 @@ def purge(storage_id: str) -> None:
     repository.purge(storage_id)
     rows = _table().query_entities("PartitionKey eq @pk", parameters={"pk": storage_id},
                                    select=["PartitionKey", "RowKey"])
-    repository.delete_entities(_table(), rows)
+    tables.delete_entities(_table(), rows)
     shards.delete_collection_blobs(storage_id)
     snapshots.forget(storage_id)

@@ -16,7 +16,6 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError
 from azure.data.tables import UpdateMode
 
@@ -24,7 +23,7 @@ from shared import clock, settings
 from shared.collections import repository, training
 from shared.collections.kinds import LARGE_PERSON_GROUP
 from shared.errors import FaceError
-from shared.storage import clients
+from shared.storage import clients, tables
 
 QUEUE = "enrollment-training"
 TABLE = "enrollmentbatches"
@@ -44,7 +43,7 @@ class Batch:
 
 
 def _entity(group_id: str):
-    return repository.entity_or_none(TABLE, group_id, ROW)
+    return tables.entity_or_none(TABLE, group_id, ROW)
 
 
 def batch(group_id: str) -> Batch | None:
@@ -80,8 +79,6 @@ def settle(message: dict) -> None:
     entity.update({"TrainedToken": token, "Job": job,
                    "Trainings": entity.get("Trainings", 0) + 1})
     try:
-        clients.table(TABLE).update_entity(entity, mode=UpdateMode.MERGE,
-                                              etag=entity.metadata["etag"],
-                                              match_condition=MatchConditions.IfNotModified)
+        tables.update_if_unchanged(clients.table(TABLE), entity)
     except ResourceModifiedError:
         pass    # a newer enrollment arrived meanwhile: its own message trains again

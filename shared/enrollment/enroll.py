@@ -30,14 +30,15 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
 from azure.data.tables import UpdateMode
 
 from shared import clock, settings
-from shared.collections import repository, service
-from shared.collections.kinds import ID_PATTERN, LARGE_PERSON_GROUP
+from shared.collections import administration, faces, repository
+from shared.collections.kinds import ID_PATTERN, LARGE_PERSON_GROUP, MAX_NAME
+from shared.model_names import RECOGNITION_MODELS
 from shared.collections.repository import Collection
 from shared.enrollment import batches, report
 from shared.enrollment.report import DUPLICATE, ENROLLED, REJECTED, Outcome
 from shared.errors import FaceError
-from shared.inference import get_engine
-from shared.storage import clients
+from shared.inference import pipeline
+from shared.storage import clients, tables
 
 KIND = LARGE_PERSON_GROUP
 INDEX = "enrollmentindex"
@@ -72,9 +73,9 @@ def parse(name: str) -> Target:
     if not (ID_PATTERN.match(group_id) and person and file and "/" not in file):
         raise Rejected(INVALID_PATH, "Expected <largePersonGroupId>/<person>/<image file>, with "
                                      "a group id of lower-case letters, digits, '-' and '_'.")
-    if len(person) > service.MAX_NAME:
+    if len(person) > MAX_NAME:
         raise Rejected(INVALID_PATH, f"The person folder's name is longer than "
-                                     f"{service.MAX_NAME} characters.")
+                                     f"{MAX_NAME} characters.")
     return Target(group_id, person, path)
 
 
@@ -103,7 +104,7 @@ def _enroll(target: Target, data: bytes) -> Outcome:
     try:
         embedding = usable_face(data)
         person_id = _person(collection, target.person)
-        face_id = service.store_face(collection, person_id, embedding, target.path)
+        face_id = faces.store_face(collection, person_id, embedding, target.path)
     except BaseException:
         claim.release()
         raise
@@ -118,10 +119,11 @@ def _group(group_id: str) -> Collection:
     except FaceError as err:
         if err.status != 404:
             raise
+    model = settings.get("FACE_ENROLLMENT_RECOGNITION_MODEL")
+    if model not in RECOGNITION_MODELS:
+        raise ValueError(f"FACE_ENROLLMENT_RECOGNITION_MODEL {model!r} is not a recognition model")
     try:
-        service.create_collection(KIND, group_id, {
-            "name": group_id,
-            "recognitionModel": settings.get("FACE_ENROLLMENT_RECOGNITION_MODEL")})
+        administration.create_collection(KIND, group_id, group_id, None, model)
     except FaceError as err:
         if err.status != 409:
             raise   # 409: another blob created it first
@@ -132,24 +134,21 @@ def _group(group_id: str) -> Collection:
 
 def usable_face(data: bytes) -> np.ndarray:
     """The embedding of the one face usable for recognition (see the face rule above)."""
-    engine = get_engine()
     try:
-        image = engine.decode(data)
+        found = pipeline.find_faces(data)
     except FaceError as err:
         raise Rejected(UNREADABLE, err.message) from None
-    faces = engine.detect(image)
-    if not faces:
+    if not found.faces:
         raise Rejected(NO_FACE, "No face was detected.")
-    usable = [face for face in faces
-              if service.MIN_FACE <= min(face.width, face.height) <= service.MAX_FACE
-              and engine.quality(image, face).recognition != "low"]
-    if len(usable) > 1:
-        raise Rejected(SEVERAL_FACES, f"{len(usable)} faces are good enough for recognition; "
-                                      "exactly one is expected.")
-    if not usable:
-        raise Rejected(LOW_QUALITY, f"{len(faces)} face(s) detected, none of sufficient "
+    usable = found.where(lambda face: pipeline.fits(face)
+                         and found.quality(face).recognition != "low")
+    if len(usable.faces) > 1:
+        raise Rejected(SEVERAL_FACES, f"{len(usable.faces)} faces are good enough for "
+                                      "recognition; exactly one is expected.")
+    if not usable.faces:
+        raise Rejected(LOW_QUALITY, f"{len(found.faces)} face(s) detected, none of sufficient "
                                     "quality for recognition.")
-    return engine.embed(image, usable)[0]
+    return usable.embed()[0]
 
 
 # --- index rows: persons by external id, enrolled contents ----------------------------------
@@ -159,11 +158,7 @@ def _key(text: str) -> str:
 
 
 def _row(storage_id: str, row_key: str):
-    return repository.entity_or_none(INDEX, storage_id, row_key)
-
-
-def _if_unchanged(row) -> dict:
-    return {"etag": row.metadata["etag"], "match_condition": MatchConditions.IfNotModified}
+    return tables.entity_or_none(INDEX, storage_id, row_key)
 
 
 def _exists(lookup, *args) -> bool:
@@ -183,19 +178,19 @@ def _person(collection: Collection, external_id: str) -> str:
         row = _row(sid, row_key)
         if row is not None and _exists(repository.get_person, sid, row["PersonId"]):
             return row["PersonId"]
-        person_id = service.create_person(KIND, collection.collection_id, {
-            "name": external_id, "userData": external_id})["personId"]
+        person_id = administration.create_person(KIND, collection.collection_id, external_id,
+                                                 external_id)["personId"]
         entity = {"PartitionKey": sid, "RowKey": row_key, "PersonId": person_id}
         try:
             if row is None:
                 table.create_entity(entity)
             else:
-                table.update_entity(entity, mode=UpdateMode.REPLACE, **_if_unchanged(row))
+                table.update_entity(entity, mode=UpdateMode.REPLACE, **tables.if_unchanged(row))
         except (ResourceExistsError, ResourceModifiedError):
-            service.delete_person(KIND, collection.collection_id, person_id)  # lost the race
+            faces.delete_person(KIND, collection.collection_id, person_id)  # lost the race
             raise
         return person_id
-    return repository.retry_on_conflict(attempt)
+    return tables.retry_on_conflict(attempt)
 
 
 @dataclass
@@ -237,6 +232,7 @@ def _claim(storage_id: str, target: Target, digest: str) -> Claim:
                 and clock.now() - row["ClaimedAt"] < CLAIM_TIMEOUT:
             raise Busy(f"{row['Blob']} with the same content is being enrolled")
         # A dead run's claim, or a face deleted since: enroll the content again.
-        metadata = table.update_entity(fresh, mode=UpdateMode.REPLACE, **_if_unchanged(row))
+        metadata = table.update_entity(fresh, mode=UpdateMode.REPLACE,
+                                       **tables.if_unchanged(row))
         return Claim(storage_id, row_key, metadata["etag"])
-    return repository.retry_on_conflict(attempt)
+    return tables.retry_on_conflict(attempt)

@@ -22,6 +22,7 @@ from azure.storage.blob import ContainerClient
 from shared import settings
 from shared.collections import repository, training
 from shared.collections.kinds import ID_PATTERN, LARGE_PERSON_GROUP
+from shared.collections.training import TrainingStatus
 from shared.enrollment import batches, report
 from shared.storage import clients
 
@@ -105,7 +106,7 @@ def wait_for_training(group_id: str, timeout: float) -> training.TrainingState |
             # The job was requested before the batch row said so: this is it or a later one.
             collection = repository.get_collection(LARGE_PERSON_GROUP, group_id)
             state = training.state(collection.storage_id)
-            if state is not None and state.status in ("succeeded", "failed"):
+            if state is not None and not state.status.active:
                 return state
         if time.monotonic() > deadline:
             raise TimeoutError("training has not finished")
@@ -144,10 +145,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"outcomes after {time.monotonic() - started:.1f} s: "
               + ", ".join(f"{n} {what}" for what, n in sorted(outcomes.items())))
         state = wait_for_training(args.group, args.timeout)
-        print("training: " + (f"{state.status} ({time.monotonic() - started:.1f} s)"
+        print("training: " + (f"{state.status.value} ({time.monotonic() - started:.1f} s)"
                               if state else "not needed (nothing enrolled)"))
-        return 0 if result.counts["failed"] == 0 and (state is None or
-                                                      state.status == "succeeded") else 1
+        trained = state is None or state.status == TrainingStatus.SUCCEEDED
+        return 0 if result.counts["failed"] == 0 and trained else 1
     return 0 if result.counts["failed"] == 0 else 1
 
 

@@ -5,8 +5,9 @@
     faces = engine.detect(image)
     vectors = engine.embed(image, faces)
 
-One small module per concern (images, detector, align, recognizer, quality, calibration) and
-`engine`, the facade. Nothing here knows about HTTP."""
+One small module per concern (images, detector, align, recognizer, quality, calibration),
+`engine`, the facade, and `pipeline`, the decode -> detect -> filter -> embed path detect,
+add-face and enrollment share. Nothing here knows about HTTP."""
 from shared.inference.detector import Face
 from shared.inference.engine import Engine, get_engine
 from shared.inference.quality import FaceQuality

@@ -19,11 +19,10 @@ import numpy as np
 
 from shared import clock, settings
 from shared.errors import FaceError
-from shared.storage import clients
+from shared.storage import clients, tables
 
 TABLE = "faceids"
 _IDS_PER_QUERY = 14            # + the PartitionKey comparison = the service's limit of 15
-_BATCH = 100                   # entity group transaction limit
 # Storage round trips of one lookup run side by side (I/O bound; threads start on demand).
 _POOL = ThreadPoolExecutor(16, thread_name_prefix="face-ids")
 
@@ -77,9 +76,8 @@ def _group(items: Iterable, key) -> dict[str, list]:
 
 def _transactions(operation: str, entities: Iterable) -> list[list[tuple]]:
     """Entity group transactions (one partition, at most 100 entities each)."""
-    by_partition = _group(entities, lambda entity: entity["PartitionKey"])
-    return [[(operation, entity) for entity in chunk]
-            for group in by_partition.values() for chunk in _chunks(group, _BATCH)]
+    rows = sorted(entities, key=lambda entity: entity["PartitionKey"])
+    return [[(operation, entity) for entity in batch] for batch in tables.batches(rows)]
 
 
 class FaceIdStore:

@@ -1,5 +1,5 @@
 """A test-only FunctionApp exercising every trigger the local runtime serves: plain HTTP routes
-(parameters, constraints, catch-all, precedence, binary bodies, failures, slow requests, a
+(parameters, catch-all, precedence, binary bodies, failures, slow requests, a
 queue output), an `operation` route, queue, timer and blob triggers. Functions record what
 they received in EVENTS so tests can assert on it."""
 from __future__ import annotations
@@ -38,7 +38,7 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 bp = func.Blueprint()
 
 
-@app.route(route="echo/{id:int}/{rest?}", methods=["GET", "POST", "PUT"])
+@app.route(route="echo/{id}/{*rest}", methods=["GET", "POST", "PUT"])
 def echo(req: func.HttpRequest) -> func.HttpResponse:
     body = req.get_body()
     return func.HttpResponse(json.dumps({

@@ -1,4 +1,4 @@
-"""`python -m shared.runtime [--app function_app] [--host 127.0.0.1] [--port 7071]
+"""`python -m devhost [--app function_app] [--host 127.0.0.1] [--port 7071]
 [--with-azurite]`: serve the function app locally until Ctrl-C or SIGTERM."""
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ import signal
 import threading
 from pathlib import Path
 
+from devhost.azurite import Azurite
+from devhost.host import ROOT, LocalHost, StartError
 from shared import settings
-from shared.runtime.azurite import Azurite
-from shared.runtime.host import ROOT, LocalHost, StartError
 
 log = logging.getLogger("face.runtime")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m shared.runtime", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devhost", description=__doc__)
     parser.add_argument("--app", default="function_app",
                         help="module holding the FunctionApp, optionally module:attribute "
                              "(default function_app, attribute app)")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 AZURITE_BIN = ROOT / "node_modules" / ".bin" / "azurite"
 ACCOUNT = "devstoreaccount1"
 # Azurite's well-known development key (public, documented; not a secret).

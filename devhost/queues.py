@@ -17,10 +17,10 @@ from azure.storage.queue import QueueMessage as StoredMessage
 
 import azure.functions.queue as func_queue
 
-from shared.runtime.hostconfig import QueueOptions
-from shared.runtime.listener import StorageListener
-from shared.runtime.registry import FunctionEntry
-from shared.runtime.storage import StorageAccounts, decode_message, write_queue_outputs
+from devhost.hostconfig import QueueOptions
+from devhost.listener import StorageListener
+from devhost.registry import FunctionEntry
+from devhost.storage import StorageAccounts, decode_message, write_queue_outputs
 
 log = logging.getLogger("face.runtime")
 

@@ -13,9 +13,9 @@ from azure.storage.queue import QueueClient, QueueServiceClient
 
 import azure.functions as func
 
+from devhost.registry import (DEFAULT_CONNECTION, BindingError, FunctionEntry, Invocation,
+                              app_setting, expand)
 from shared import settings
-from shared.runtime.registry import (DEFAULT_CONNECTION, BindingError, FunctionEntry, Invocation,
-                                     app_setting, expand)
 
 # The storage SDK's default back-off starts at 15 s: too slow to notice a missing Azurite.
 RETRY = {"retry_total": 2, "initial_backoff": 0.2, "increment_base": 1.5,

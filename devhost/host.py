@@ -9,18 +9,18 @@ from pathlib import Path
 
 import azure.functions as func
 
-from shared.runtime.blobs import BlobListener
-from shared.runtime.hostconfig import HostConfig
-from shared.runtime.http_server import HttpFrontend, build_routes
-from shared.runtime.listener import Listener
-from shared.runtime.queues import LeaseKeeper, QueueListener
-from shared.runtime.registry import FunctionEntry, Invocation, load_functions
-from shared.runtime.storage import StorageAccounts, write_queue_outputs
-from shared.runtime.timers import TimerListener
+from devhost.blobs import BlobListener
+from devhost.hostconfig import HostConfig
+from devhost.http_server import HttpFrontend, build_routes
+from devhost.listener import Listener
+from devhost.queues import LeaseKeeper, QueueListener
+from devhost.registry import FunctionEntry, Invocation, load_functions
+from devhost.storage import StorageAccounts, write_queue_outputs
+from devhost.timers import TimerListener
 
 log = logging.getLogger("face.runtime")
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 # Worker threads for queue, blob and timer invocations (HTTP requests have their own threads).
 WORKERS = 32
 

@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 
 from azure.functions.timer import TimerRequest
 
-from shared.runtime.listener import Listener
-from shared.runtime.registry import FunctionEntry
+from devhost.listener import Listener
+from devhost.registry import FunctionEntry
 
 log = logging.getLogger("face.runtime")
 

@@ -8,11 +8,11 @@ import time
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Callable
 
-from shared.runtime.registry import FunctionEntry
+from devhost.registry import FunctionEntry
 
 if TYPE_CHECKING:
-    from shared.runtime.hostconfig import QueueOptions
-    from shared.runtime.storage import StorageAccounts
+    from devhost.hostconfig import QueueOptions
+    from devhost.storage import StorageAccounts
 
 log = logging.getLogger("face.runtime")
 

@@ -13,10 +13,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 import azure.functions as func
 
+from devhost.listener import InFlight
+from devhost.registry import FunctionEntry
+from devhost.routing import RouteTemplate
 from functions.api import error_response
-from shared.runtime.listener import InFlight
-from shared.runtime.registry import FunctionEntry
-from shared.runtime.routing import RouteTemplate
 
 log = logging.getLogger("face.runtime")
 

@@ -1,0 +1,15 @@
+"""The contract's model names and which real model serves each.
+
+Every name is served by the same pair, so results do not depend on the name; the names exist
+for wire compatibility and so that faceIds carry their recognition model (mixing models is
+rejected, as Azure does):
+
+  detection_01, detection_02, detection_03  ->  YuNet 2023mar, OpenCV Zoo (yunet_2023mar.onnx)
+  recognition_01 .. recognition_04          ->  FaceNet Inception-ResNet-v1, 128-d
+                                                (facenet_inception_resnet_v1.onnx)
+
+The first of each list is the contract's default."""
+DETECTION_MODELS = ("detection_01", "detection_02", "detection_03")
+RECOGNITION_MODELS = ("recognition_01", "recognition_02", "recognition_03", "recognition_04")
+# The recognition models with which Azure computes qualityForRecognition.
+QUALITY_MODELS = ("recognition_03", "recognition_04")
