@@ -21,7 +21,8 @@ from shared.inference import Face
 MARGIN_RANGE = (0.0, 1.0)
 MIN_FACE_RANGE = (16, 4096)
 DEFAULT_MIN_FACE = 36          # the smallest face detect reports
-BLUR_CELLS = 4                 # pixels across the box's shorter side once shrunk
+BLUR_CELLS = 2                 # pixels across the box's shorter side once shrunk: with more,
+#                                the blurred faces of a crowd can form a new face-like pattern
 PIXELATE_CELLS = 6             # blocks across the box's shorter side
 
 

@@ -50,7 +50,7 @@ def _write(name: str, report: dict, etag: str | None) -> str:
     ETag. ResourceModifiedError / ResourceExistsError when someone else wrote it first."""
     blob = clients.container(OUTPUT).get_blob_client(report_name(name))
     condition = ({"etag": etag, "match_condition": MatchConditions.IfNotModified} if etag
-                 else {"etag": "*", "match_condition": MatchConditions.IfMissing})
+                 else {"match_condition": MatchConditions.IfMissing})
     return blob.upload_blob(json.dumps(report, indent=1), overwrite=True, content_settings=JSON,
                             **condition)["etag"]
 
