@@ -16,7 +16,7 @@ from shared import clock
 from shared.inference import get_engine, images
 from shared.redaction import batch, report
 from shared.redaction import upload as redaction_upload
-from shared.redaction.obscure import DEFAULT_MIN_FACE, RedactOptions, face_box
+from shared.redaction.obscure import DEFAULT_MIN_FACE, Method, RedactOptions, face_box
 from shared.redaction.report import OUTPUT, STALE, Superseded
 from shared.redaction.tracking import Tracker
 from shared.redaction.video import redact_video
@@ -174,6 +174,16 @@ def test_video_keeps_frames_timing_and_audio_and_hides_every_face(clip, tmp_path
     worst = max(outside_difference(before[i], after[i], boxes_of(before[i], 0.5))
                 for i in checked)
     assert worst <= MAX_DIFFERENCE
+
+
+@pytest.mark.parametrize("suffix", [".webm", ".mov"])
+def test_webm_and_mov_keep_frames_timing_and_audio(folder, tmp_path, suffix):
+    source, target = tmp_path / f"clip{suffix}", tmp_path / f"redacted{suffix}"
+    make_video(source, [folder / name for name in VIDEO_PHOTOS], seconds=1.0)
+    result = redact_video(source, target, RedactOptions(method=Method.PIXELATE))
+    assert probe(source) == probe(target)
+    assert result.frames == 25 and min(result.faces_per_frame) >= 3
+    assert faces_in(decoded_frames(target)[12]) == 0
 
 
 def test_corrupt_and_unsupported_videos_are_refused(tmp_path):

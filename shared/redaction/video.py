@@ -92,18 +92,20 @@ class _Redaction:
         self.source.thread_type = "AUTO"
         self.every = max(1, detect_every)
         self.size = (self.source.codec_context.width, self.source.codec_context.height)
-        if not 0 < self.size[0] * self.size[1] <= MAX_PIXELS:
-            raise invalid_video(f"Frame size {self.size[0]}x{self.size[1]} is not supported.")
-        self.video = self._video_stream(encoder)
+        # 4:2:0 output needs even sides (so does H.264 itself).
+        if not 0 < self.size[0] * self.size[1] <= MAX_PIXELS or self.size[0] % 2 \
+                or self.size[1] % 2:
+            raise invalid_video(f"Frame size {self.size[0]}x{self.size[1]} is not supported "
+                                f"(even sides, at most {MAX_PIXELS} pixels).")
+        rate = self.source.average_rate or self.source.guessed_rate or Fraction(25)
+        self.video = self._video_stream(encoder, rate)
         self.audio = {stream.index: out.add_stream_from_template(stream)
                       for stream in inp.streams.audio}
         self.tracker = Tracker()
         self.pending: list[av.VideoFrame] = []     # frames since the last detector run
-        self.result = VideoResult(*self.size, float(self.video.average_rate or 0),
-                                  audio_streams=len(self.audio))
+        self.result = VideoResult(*self.size, float(rate), audio_streams=len(self.audio))
 
-    def _video_stream(self, encoder: str):
-        rate = self.source.average_rate or self.source.guessed_rate or Fraction(25)
+    def _video_stream(self, encoder: str, rate: Fraction):
         stream = self.out.add_stream(encoder, rate=rate, options=ENCODER_OPTIONS[encoder])
         stream.width, stream.height = self.size
         stream.pix_fmt = "yuv420p"
@@ -162,10 +164,10 @@ class _Redaction:
 
     def _obscured(self, frame: av.VideoFrame, boxes: list[Box]) -> av.VideoFrame:
         planes = frame.reformat(format="yuv420p").to_ndarray()
-        height, width = self.size[1], self.size[0]
+        width, height = self.size
         # to_ndarray stacks Y (H rows), then U and V (H/4 rows each of W, i.e. H/2 x W/2).
         y = planes[:height]
-        chroma = planes[height:].reshape(2, (height + 1) // 2, (width + 1) // 2)
+        chroma = planes[height:].reshape(2, height // 2, width // 2)
         for box in boxes:
             obscure(y, box, self.options.method, PLANE_BLACK[0])
             half = box.scaled(0.5)
