@@ -31,7 +31,7 @@ DETECT_EVERY = 5
 # The container formats handled, by file suffix: FFmpeg muxer and video encoder.
 FORMATS = {".mp4": ("mp4", "libx264"), ".m4v": ("mp4", "libx264"),
            ".mov": ("mov", "libx264"), ".webm": ("webm", "libvpx-vp9")}
-ENCODER_OPTIONS = {"libx264": {"preset": "superfast", "crf": "18"},
+ENCODER_OPTIONS = {"libx264": {"preset": "veryfast", "crf": "18"},
                    "libvpx-vp9": {"deadline": "realtime", "cpu-used": "8", "crf": "20",
                                   "b": "0", "row-mt": "1"}}
 MAX_PIXELS = 4096 * 2304        # per frame: 4K and a little more
