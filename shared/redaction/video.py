@@ -89,6 +89,8 @@ class _Redaction:
             raise invalid_video("The file has no video stream.")
         self.inp, self.out, self.options, self.progress = inp, out, options, progress
         self.source = inp.streams.video[0]
+        if self.source.codec_context is None:
+            raise invalid_video("The video's codec is not supported.")
         self.source.thread_type = "AUTO"
         self.every = max(1, detect_every)
         self.size = (self.source.codec_context.width, self.source.codec_context.height)
