@@ -208,8 +208,9 @@ def test_tracker_covers_a_face_the_detector_misses_for_a_run():
     assert missed[0].after[0] < 200 < missed[0].after[0] + missed[0].after[2]   # still on it
     back = tracker.step([face(250)], 5)
     assert len(back) == 1 and back[0].before is not None   # the same track, not a new one
-    gone = [tracker.step([], 5) for _ in range(3)]
-    assert gone[-1] == [] or all(s.after is None for s in gone[-1])
+    gone = [tracker.step([], 5) for _ in range(3)]     # coasts twice, then ends
+    assert [[s.after is None for s in step] for step in gone] == [[False], [False], [True]]
+    assert tracker.tracks == []
 
 
 # --- batch ----------------------------------------------------------------------------------

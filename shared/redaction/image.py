@@ -34,15 +34,16 @@ def redact_image(data: bytes, options: RedactOptions,
                  max_bytes: int = images.MAX_BYTES) -> RedactedImage:
     picture = images.load(data, FORMATS, max_bytes)
     if picture.frames > 1:
-        raise invalid_image("Animated images are not supported: redact them as a video.")
+        raise invalid_image("Animated images are not supported: convert them to a video "
+                            "(MP4, MOV or WebM) for batch redaction.")
     image = _working_copy(picture.image)
     pixels = np.array(image)
-    boxes = redact_pixels(pixels, images.rgb(picture.image), options)
+    boxes = _redact_pixels(pixels, images.rgb(picture.image), options)
     output = _encode(Image.fromarray(pixels, image.mode), picture)
     return RedactedImage(output, MEDIA_TYPES[picture.format], boxes)
 
 
-def redact_pixels(pixels: np.ndarray, rgb: np.ndarray, options: RedactOptions) -> list[Box]:
+def _redact_pixels(pixels: np.ndarray, rgb: np.ndarray, options: RedactOptions) -> list[Box]:
     """Obscure, in `pixels`, every face detected in `rgb` (the same picture as RGB)."""
     size = (rgb.shape[1], rgb.shape[0])
     boxes = [face_box(face, options.margin, size)
