@@ -196,7 +196,8 @@ def test_generated_metadata_is_valid_and_matches_served_routes(real_app_host):
         if trigger["type"] == "httpTrigger":
             assert trigger["authLevel"] == "ANONYMOUS", name
             assert trigger["route"] and trigger["methods"], name
-            expected_routes[name] = (f"face/{trigger['route']}",
+            # host.json has no routePrefix: each route carries its own (face/, redact/).
+            expected_routes[name] = (trigger["route"],
                                      frozenset(m.upper() for m in trigger["methods"]))
     served = {r.entry.name: (r.template.template, r.methods) for r in real_app_host.http.routes}
     assert served == expected_routes
@@ -206,6 +207,8 @@ def test_generated_metadata_is_valid_and_matches_served_routes(real_app_host):
     assert health.route.entry.name == "health_check" and health.params == {"apiVersion": "v1.2"}
     assert resolve(real_app_host.http.routes, "GET", "/face/v1.2/no/such").route.entry.name \
         == "not_found"
+    assert resolve(real_app_host.http.routes, "POST", "/redact/v1/image").route.entry.name \
+        == "redact_image"
 
 
 def test_indexing_leaves_the_apps_own_get_functions_usable(azurite, host_json):
