@@ -435,12 +435,12 @@ def test_graceful_shutdown_finishes_in_flight_request(azurite, host_json):
         requests.get(f"{host.url}/face/things/latest", timeout=5)
 
 
-def test_command_line_serves_and_stops_on_sigterm(azurite):
+def test_command_line_serves_and_stops_on_sigterm(azurite, host_json):
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "shared.runtime", "--app", "tests.apps.runtime_app",
-         "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+         "--port", str(port), "--host-json", str(host_json)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True)
     try:
         lines = []
