@@ -2,7 +2,8 @@
 functions are polled too). Each new or changed blob runs the function once: a receipt blob in
 `azure-webjobs-hosts`, keyed by function, ETag and blob name, survives restarts. Failures are
 retried after host.json visibilityTimeout; after maxDequeueCount attempts the blob is recorded
-in the queue `webjobs-blobtrigger-poison`, as the host does."""
+in the queue `webjobs-blobtrigger-poison`, as the host does. A function whose trigger
+parameter is an SDK type (a BlobClient) gets a client for the blob instead of its content."""
 from __future__ import annotations
 
 import json
@@ -98,8 +99,10 @@ class BlobListener(StorageListener):
     def _process(self, blob: BlobProperties, params: dict[str, str]) -> None:
         key = (blob.name, blob.etag)
         try:
-            data = self._download(blob)
-            if data is not None:
+            if self.entry.binds_sdk_type:
+                self._invoke(blob, params, self.container.get_blob_client(blob.name))
+                self._write_receipt(blob)
+            elif (data := self._download(blob)) is not None:
                 self._run(blob, params, data)
                 self._write_receipt(blob)
             self._retry_at.pop(key, None)
@@ -125,8 +128,11 @@ class BlobListener(StorageListener):
             blob_properties={"ETag": blob.etag,
                              "ContentType": blob.content_settings.content_type},
             metadata=dict(blob.metadata or {}))
+        self._invoke(blob, params, stream)
+
+    def _invoke(self, blob: BlobProperties, params: dict[str, str], value) -> None:
         invocation = self.entry.invoke(
-            stream, reason=f"New blob detected({self.path.container}/{blob.name})")
+            value, reason=f"New blob detected({self.path.container}/{blob.name})")
         write_queue_outputs(self.accounts, self.entry, invocation,
                             self.options.message_encoding, params)
 

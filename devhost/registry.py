@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import azure.functions as func
+from azurefunctions.extensions.base import SdkType
 
 log = logging.getLogger("face.runtime")
 
@@ -73,6 +74,14 @@ class FunctionEntry:
     @property
     def trigger_type(self) -> str:
         return self.trigger["type"]
+
+    @property
+    def binds_sdk_type(self) -> bool:
+        """Whether the trigger parameter is an SDK-type binding (azurefunctions-extensions,
+        e.g. a BlobClient): the host then passes a client instead of the content."""
+        annotation = inspect.signature(self.user_function, eval_str=True).parameters[
+            self.trigger["name"]].annotation
+        return isinstance(annotation, type) and issubclass(annotation, SdkType)
 
     def setting(self, key: str, default: str | None = None) -> str:
         """A trigger property with %app setting% references resolved."""

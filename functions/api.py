@@ -1,10 +1,11 @@
 """Cross-cutting HTTP behaviour for every API operation, in one place.
 
 `operation(bp, route, methods)` registers a handler as an anonymous HTTP function under
-`/face/{apiVersion}/<route>` and wraps it with: the Ocp-Apim-Subscription-Key check, the API
-version check, the Azure error envelope (with `x-ms-error-code`), an `apim-request-id` header
-and one structured log line per request. Handlers take an `ApiRequest` and return JSON-able
-data (200), None (200 with no body) or a `Reply`."""
+`/face/{apiVersion}/<route>` (or another `Api`'s prefix, such as `/redact/v1/`) and wraps it
+with: the Ocp-Apim-Subscription-Key check, the API version check, the Azure error envelope
+(with `x-ms-error-code`), an `apim-request-id` header and one structured log line per request.
+Handlers take an `ApiRequest` and return JSON-able data (200), None (200 with no body) or a
+`Reply` (which may carry bytes, such as an image)."""
 from __future__ import annotations
 
 import hmac
@@ -26,11 +27,24 @@ KEY_HEADER = "Ocp-Apim-Subscription-Key"
 log = logging.getLogger("face.http")
 
 
+@dataclass(frozen=True)
+class Api:
+    """A family of routes: the path prefix (host.json has no routePrefix of its own) and the
+    API versions the `{apiVersion}` segment may take (none when the prefix has no version)."""
+    prefix: str
+    versions: tuple[str, ...] = ()
+
+
+FACE = Api("face/{apiVersion}/", API_VERSIONS)
+REDACT = Api("redact/v1/")
+
+
 @dataclass
 class Reply:
-    body: Any = None
+    body: Any = None            # JSON-able data, or bytes sent as they are
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
+    media_type: str = "application/json"
 
 
 class ApiRequest:
@@ -70,6 +84,18 @@ class ApiRequest:
             raise bad_argument(f"Invalid argument {name}: must be between {low} and {high}.")
         return value
 
+    def query_float(self, name: str, default: float, low: float, high: float) -> float:
+        raw = self.query(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise bad_argument(f"Invalid argument {name}: expected a number.") from None
+        if not low <= value <= high:  # also refuses nan
+            raise bad_argument(f"Invalid argument {name}: must be between {low} and {high}.")
+        return value
+
     def content_type(self) -> str:
         return (self.http.headers.get("Content-Type") or "").split(";")[0].strip().lower()
 
@@ -103,11 +129,13 @@ def _to_response(result: Any, request_id: str) -> func.HttpResponse:
     headers = {"apim-request-id": request_id, **reply.headers}
     if reply.body is None:
         return func.HttpResponse(b"", status_code=reply.status, headers=headers)
-    return func.HttpResponse(json.dumps(reply.body), status_code=reply.status,
-                             mimetype="application/json", headers=headers)
+    body = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body)
+    return func.HttpResponse(body, status_code=reply.status, mimetype=reply.media_type,
+                             headers=headers)
 
 
-def handle(req: func.HttpRequest, handler: Callable[[ApiRequest], Any]) -> func.HttpResponse:
+def handle(req: func.HttpRequest, handler: Callable[[ApiRequest], Any],
+           api: Api = FACE) -> func.HttpResponse:
     request_id = str(uuid.uuid4())
     started = time.perf_counter()
     code = None
@@ -117,7 +145,7 @@ def handle(req: func.HttpRequest, handler: Callable[[ApiRequest], Any]) -> func.
                 401, "401", "Access denied due to invalid subscription key or wrong API endpoint. "
                 "Make sure to provide a valid key for an active subscription and use a correct "
                 "regional API endpoint for your resource.", request_id)
-        elif req.route_params.get("apiVersion") not in API_VERSIONS:
+        elif api.versions and req.route_params.get("apiVersion") not in api.versions:
             code, response = "404", error_response(
                 404, "404", "Resource not found: unknown API version.", request_id)
         else:
@@ -135,16 +163,16 @@ def handle(req: func.HttpRequest, handler: Callable[[ApiRequest], Any]) -> func.
     return response
 
 
-def operation(bp: func.Blueprint, route: str, methods: list[str]):
-    """Register `handler(ApiRequest)` as the HTTP function `/face/{apiVersion}/<route>`."""
+def operation(bp: func.Blueprint, route: str, methods: list[str], api: Api = FACE):
+    """Register `handler(ApiRequest)` as the HTTP function `/<api prefix><route>`."""
     def register(handler: Callable[[ApiRequest], Any]):
         def entry(req: func.HttpRequest) -> func.HttpResponse:
-            return handle(req, handler)
+            return handle(req, handler, api)
         # The Functions worker reads the entry's name, docstring and parameter annotations.
         entry.__name__ = entry.__qualname__ = handler.__name__
         entry.__doc__ = handler.__doc__
         entry.__module__ = handler.__module__
-        bp.route(route="{apiVersion}/" + route, methods=methods,
+        bp.route(route=api.prefix + route, methods=methods,
                  auth_level=func.AuthLevel.ANONYMOUS)(entry)
         return handler
     return register

@@ -1,6 +1,6 @@
 // Second deployment, run by deploy.sh after the code is published: Event Grid delivers
-// BlobCreated events of the enrollment container to the Event Grid blob trigger (the only blob
-// trigger Flex Consumption supports). It is separate from main.bicep because Event Grid validates
+// BlobCreated events of the enrollment container and of the redaction input container to their
+// Event Grid blob triggers (the only blob trigger Flex Consumption supports). It is separate from main.bicep because Event Grid validates
 // the webhook when the subscription is created, and the blobs_extension system key in the URL
 // exists only once the host has loaded the blob-triggered function.
 // The key is read here with listKeys, so it never passes through the shell or a parameter.
@@ -14,6 +14,12 @@ param deadLetterContainerName string
 
 @description('Name of the Event Grid blob-triggered function (its Python function name).')
 param blobFunctionName string = 'enroll_blob'
+
+@description('Blob container watched for batch redaction (shared/redaction/batch.py INPUT).')
+param redactionContainerName string = 'redaction-input'
+
+@description('Name of the batch redaction blob-triggered function.')
+param redactionFunctionName string = 'redact_blob'
 
 param location string = resourceGroup().location
 param tags object = {}
@@ -63,35 +69,43 @@ resource deadLetterWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   }
 }
 
-resource enrollment 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = {
-  parent: topic
-  name: 'enrollment-blob-created'
-  dependsOn: [deadLetterWriter]
-  properties: {
-    eventDeliverySchema: 'EventGridSchema'
-    destination: {
-      endpointType: 'WebHook'
-      properties: {
-        endpointUrl: 'https://${site.properties.defaultHostName}/runtime/webhooks/blobs?functionName=Host.Functions.${blobFunctionName}&code=${site::host.listKeys().systemKeys.blobs_extension}'
-      }
-    }
-    filter: {
-      includedEventTypes: ['Microsoft.Storage.BlobCreated']
-      subjectBeginsWith: '/blobServices/default/containers/${enrollmentContainerName}/'
-    }
-    retryPolicy: {
-      maxDeliveryAttempts: 30
-      eventTimeToLiveInMinutes: 1440
-    }
-    deadLetterWithResourceIdentity: {
-      identity: { type: 'SystemAssigned' }
-      deadLetterDestination: {
-        endpointType: 'StorageBlob'
+// One subscription per blob-triggered function: the webhook names the function.
+var subscriptions = [
+  { name: 'enrollment-blob-created', functionName: blobFunctionName, container: enrollmentContainerName }
+  { name: 'redaction-blob-created', functionName: redactionFunctionName, container: redactionContainerName }
+]
+
+resource blobCreated 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = [
+  for subscription in subscriptions: {
+    parent: topic
+    name: subscription.name
+    dependsOn: [deadLetterWriter]
+    properties: {
+      eventDeliverySchema: 'EventGridSchema'
+      destination: {
+        endpointType: 'WebHook'
         properties: {
-          resourceId: account.id
-          blobContainerName: deadLetterContainerName
+          endpointUrl: 'https://${site.properties.defaultHostName}/runtime/webhooks/blobs?functionName=Host.Functions.${subscription.functionName}&code=${site::host.listKeys().systemKeys.blobs_extension}'
+        }
+      }
+      filter: {
+        includedEventTypes: ['Microsoft.Storage.BlobCreated']
+        subjectBeginsWith: '/blobServices/default/containers/${subscription.container}/'
+      }
+      retryPolicy: {
+        maxDeliveryAttempts: 30
+        eventTimeToLiveInMinutes: 1440
+      }
+      deadLetterWithResourceIdentity: {
+        identity: { type: 'SystemAssigned' }
+        deadLetterDestination: {
+          endpointType: 'StorageBlob'
+          properties: {
+            resourceId: account.id
+            blobContainerName: deadLetterContainerName
+          }
         }
       }
     }
   }
-}
+]

@@ -28,6 +28,7 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
                                           "person groups batch enrollment creates."),
     "FACE_ENROLLMENT_QUIET_SECONDS": ("30", "Training starts once a group had no new enrollment "
                                       "for this long."),
+    "FACE_REDACTION_MAX_MB": ("4096", "Largest video batch redaction accepts, in MB."),
 }
 
 LOCAL_SETTINGS_FILE = ROOT / "local.settings.json"

@@ -122,6 +122,17 @@ def test_event_grid_subscription_targets_the_enrollment_blob_trigger(function_bi
     assert trigger["path"].split("/")[0] in (container, "%FACE_ENROLLMENT_CONTAINER%")
 
 
+def test_event_grid_subscription_targets_the_redaction_blob_trigger(function_bindings):
+    from shared.redaction import batch, report
+    function = bicep_param_default(INFRA / "eventgrid.bicep", "redactionFunctionName")
+    assert bicep_param_default(INFRA / "eventgrid.bicep", "redactionContainerName") == batch.INPUT
+    trigger = next(b for b in function_bindings[function] if b["type"] == "blobTrigger")
+    assert trigger.get("source") == "EventGrid"
+    assert trigger["path"] == f"{batch.INPUT}/{{name}}"
+    storage = (INFRA / "modules" / "storage.bicep").read_text()
+    assert f"'{batch.INPUT}'" in storage and f"'{report.OUTPUT}'" in storage
+
+
 def test_dev_parameters_exist_in_main_template():
     declared = set(re.findall(r"^param (\w+)", (INFRA / "main.bicep").read_text(), re.M))
     parameters = json.loads((INFRA / "main.parameters.dev.json").read_text())["parameters"]

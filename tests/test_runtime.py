@@ -164,7 +164,7 @@ def test_ncrontab_schedules():
 def test_host_json_queue_options(host_json):
     assert parse_timespan("00:01:30.5") == 90.5 and parse_timespan("1.00:00:00") == 86400
     project = HostConfig.load(ROOT / "host.json")
-    assert project.route_prefix == "face"
+    assert project.route_prefix == ""    # each Api in functions/api.py carries its own prefix
     assert project.queues.message_encoding == "base64" and project.queues.max_dequeue_count == 5
     test = HostConfig.load(host_json)
     assert (test.queues.max_polling_interval, test.queues.batch_size,
@@ -186,7 +186,8 @@ def test_generated_metadata_is_valid_and_matches_served_routes(real_app_host):
         if trigger["type"] == "httpTrigger":
             assert trigger["authLevel"] == "ANONYMOUS", name
             assert trigger["route"] and trigger["methods"], name
-            expected_routes[name] = (f"face/{trigger['route']}",
+            # host.json has no routePrefix: each route carries its own (face/, redact/).
+            expected_routes[name] = (trigger["route"],
                                      frozenset(m.upper() for m in trigger["methods"]))
     served = {r.entry.name: (r.template.template, r.methods) for r in real_app_host.http.routes}
     assert served == expected_routes
@@ -196,6 +197,8 @@ def test_generated_metadata_is_valid_and_matches_served_routes(real_app_host):
     assert health.route.entry.name == "health_check" and health.params == {"apiVersion": "v1.2"}
     assert resolve(real_app_host.http.routes, "GET", "/face/v1.2/no/such").route.entry.name \
         == "not_found"
+    assert resolve(real_app_host.http.routes, "POST", "/redact/v1/image").route.entry.name \
+        == "redact_image"
 
 
 def test_indexing_leaves_the_apps_own_get_functions_usable(azurite, host_json):
@@ -421,12 +424,12 @@ def test_graceful_shutdown_finishes_in_flight_request(azurite, host_json):
         requests.get(f"{host.url}/face/things/latest", timeout=5)
 
 
-def test_command_line_serves_and_stops_on_sigterm(azurite):
+def test_command_line_serves_and_stops_on_sigterm(azurite, host_json):
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [sys.executable, "-m", "devhost", "--app", "tests.apps.runtime_app",
-         "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+         "--port", str(port), "--host-json", str(host_json)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True)
     try:
         lines = []

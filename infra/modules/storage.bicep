@@ -54,9 +54,12 @@ resource blobService 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01'
 }
 
 // Tables and queues are created by the app on first use (the data roles allow it), so only the
-// containers that must exist before the app runs are declared here.
+// containers that must exist before the app runs are declared here: the ones users upload to
+// or Event Grid watches (batch redaction reads redaction-input and writes redaction-output).
+var redactionContainerNames = ['redaction-input', 'redaction-output']
+
 resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [
-  for container in [deploymentContainerName, enrollmentContainerName, deadLetterContainerName]: {
+  for container in concat([deploymentContainerName, enrollmentContainerName, deadLetterContainerName], redactionContainerNames): {
     parent: blobService
     name: container
     properties: { publicAccess: 'None' }

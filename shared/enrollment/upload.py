@@ -12,11 +12,8 @@ import argparse
 import sys
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import ContainerClient
 
 from shared import settings
@@ -25,16 +22,10 @@ from shared.collections.kinds import ID_PATTERN, LARGE_PERSON_GROUP
 from shared.collections.training import TrainingStatus
 from shared.enrollment import batches, report
 from shared.storage import clients
+from shared.storage.upload import Upload, upload_files
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp"}
 POLL_SECONDS = 1.0
-
-
-@dataclass
-class Upload:
-    names: list[str] = field(default_factory=list)     # blob paths under the group folder
-    counts: Counter = field(default_factory=Counter)   # uploaded / skipped / failed
-    seconds: float = 0.0
 
 
 def photos(folder: Path) -> list[Path]:
@@ -46,39 +37,11 @@ def container() -> ContainerClient:
     return clients.container(settings.get("FACE_ENROLLMENT_CONTAINER"))
 
 
-def _progress(done: int, total: int, started: float, out) -> None:
-    width = 30
-    filled = width * done // max(total, 1)
-    rate = done / max(time.monotonic() - started, 1e-6)
-    out.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} ({rate:.1f}/s)")
-    out.flush()
-
-
 def upload(group_id: str, folder: Path, workers: int = 8, out=sys.stderr) -> Upload:
     """Upload every photo under `folder` (one sub-folder per person) for the group."""
     files = photos(folder)
-    target = container()
-    result = Upload(names=[f"{path.parent.name}/{path.name}" for path in files])
-
-    def send(path: Path, name: str) -> str:
-        try:
-            target.upload_blob(f"{group_id}/{name}", path.read_bytes())
-            return "uploaded"
-        except ResourceExistsError:
-            return "skipped"
-        except Exception as err:  # noqa: BLE001 - reported per file, the rest carry on
-            out.write(f"\n{name}: {type(err).__name__}: {err}\n")
-            return "failed"
-
-    started = time.monotonic()
-    with ThreadPoolExecutor(workers) as pool:
-        for done, outcome in enumerate(pool.map(send, files, result.names), 1):
-            result.counts[outcome] += 1
-            if done == len(files) or done % max(1, len(files) // 100) == 0:
-                _progress(done, len(files), started, out)
-    out.write("\n")
-    result.seconds = time.monotonic() - started
-    return result
+    return upload_files(container(), files, [f"{path.parent.name}/{path.name}" for path in files],
+                        prefix=f"{group_id}/", workers=workers, out=out)
 
 
 def wait_for_outcomes(group_id: str, names: list[str], timeout: float) -> dict[str, dict]:
@@ -136,8 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     settings.load_local_settings()
     args = parse_args(argv)
     result = upload(args.group, args.folder, args.workers)
-    counts = ", ".join(f"{n} {what}" for what, n in sorted(result.counts.items()))
-    print(f"{len(result.names)} photos: {counts or 'none found'} in {result.seconds:.1f} s")
+    print(result.summary("photos"))
     if args.wait and result.names:
         started = time.monotonic()
         rows = wait_for_outcomes(args.group, result.names, args.timeout)

@@ -48,13 +48,15 @@ class Detector:
         self.session = session
         self.input_name = session.get_inputs()[0].name
 
-    def detect(self, image: np.ndarray) -> list[Face]:
-        """Faces of at least MIN_FACE px, largest first, at most MAX_FACES."""
+    def detect(self, image: np.ndarray, min_face: int | None = None) -> list[Face]:
+        """Faces of at least MIN_FACE px, largest first, at most MAX_FACES. With `min_face`,
+        faces of at least that many pixels in this image, whatever its size (redaction)."""
         picture = Image.fromarray(image)
-        rows = np.concatenate([self._run(picture, scale) for scale in scales(picture.size)])
+        rows = np.concatenate([self._run(picture, scale)
+                               for scale in scales(picture.size, min_face)])
         rows = rows[_nms(rows[:, :5])]
         faces = [_to_face(row, image.shape) for row in rows]
-        faces = [f for f in faces if max(f.width, f.height) >= MIN_FACE]
+        faces = [f for f in faces if max(f.width, f.height) >= (min_face or MIN_FACE)]
         return sorted(faces, key=lambda f: f.area, reverse=True)[:MAX_FACES]
 
     def _run(self, image: Image.Image, scale: float) -> np.ndarray:
@@ -66,12 +68,12 @@ class Detector:
         return rows
 
 
-def scales(size: tuple[int, int]) -> list[float]:
+def scales(size: tuple[int, int], min_face: int | None = None) -> list[float]:
     """One pass at the coarse scale, or a little above it when that is enough for the smallest
     face; otherwise a second pass at the fine scale."""
     long_side = max(size)
     coarse = min(1.0, COARSE_SIDE / long_side)
-    smallest_face = MIN_FACE * max(1.0, long_side / CONTRACT_SIDE)
+    smallest_face = min_face or MIN_FACE * max(1.0, long_side / CONTRACT_SIDE)
     fine = min(1.0, SMALLEST_SEEN / smallest_face)
     if fine <= coarse * 1.25:
         return [max(coarse, fine)]

@@ -39,8 +39,8 @@ class Engine:
     def decode(data: bytes) -> np.ndarray:
         return images.decode(data)
 
-    def detect(self, image: np.ndarray) -> list[Face]:
-        return self.detector.detect(image)
+    def detect(self, image: np.ndarray, min_face: int | None = None) -> list[Face]:
+        return self.detector.detect(image, min_face)
 
     def embed(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:
         return self.recognizer.embed(image, [face.landmarks for face in faces])

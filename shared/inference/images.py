@@ -6,6 +6,7 @@ never an unhandled error."""
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -23,13 +24,29 @@ MAX_PIXELS = 40_000_000
 
 def decode(data: bytes) -> np.ndarray:
     """(H, W, 3) uint8 RGB with the EXIF orientation applied."""
-    if not MIN_BYTES <= len(data) <= MAX_BYTES:
-        raise invalid_image_size("Image size is too small or too big (1 KB to 6 MB).")
+    return rgb(load(data).image)
+
+
+@dataclass(frozen=True)
+class Picture:
+    image: Image.Image      # the first frame, EXIF orientation applied
+    format: str             # Pillow's name: JPEG, PNG, ...
+    frames: int             # more than one for animations
+    info: dict              # Pillow's file details (ICC profile, ...)
+
+
+def load(data: bytes, formats: set[str] = FORMATS, max_bytes: int = MAX_BYTES) -> Picture:
+    """The decoded picture after the checks above; `formats` and `max_bytes` widen them for
+    redaction."""
+    if not MIN_BYTES <= len(data) <= max_bytes:
+        raise invalid_image_size(f"Image size is too small or too big "
+                                 f"(1 KB to {max_bytes // (1024 * 1024)} MB).")
     try:
         with Image.open(io.BytesIO(data)) as image:
-            _check_header(image)
+            _check_header(image, formats)
             image.load()
-            return _rgb(ImageOps.exif_transpose(image))
+            return Picture(ImageOps.exif_transpose(image), image.format,
+                           getattr(image, "n_frames", 1), dict(image.info))
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning,
             OSError, ValueError, SyntaxError) as err:
         # OSError covers truncated data; SyntaxError and ValueError are what some Pillow
@@ -37,7 +54,7 @@ def decode(data: bytes) -> np.ndarray:
         raise invalid_image(f"Decoding error, image format unsupported or corrupt: {err}") from None
 
 
-def _rgb(image: Image.Image) -> np.ndarray:
+def rgb(image: Image.Image) -> np.ndarray:
     if image.mode in ("I", "I;16", "I;16B", "I;16L"):
         # 16-bit grey: Pillow's own conversion would clip everything above 255 to white.
         grey = (np.asarray(image.convert("I")) >> 8).astype(np.uint8)
@@ -45,8 +62,8 @@ def _rgb(image: Image.Image) -> np.ndarray:
     return np.asarray(image.convert("RGB"))
 
 
-def _check_header(image: Image.Image) -> None:
-    if image.format not in FORMATS:
+def _check_header(image: Image.Image, formats: set[str]) -> None:
+    if image.format not in formats:
         raise invalid_image(f"Image format {image.format} is not supported.")
     width, height = image.size
     if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE and width * height <= MAX_PIXELS):

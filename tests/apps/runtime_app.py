@@ -11,7 +11,7 @@ from collections import defaultdict
 
 import azure.functions as func
 
-from functions.api import ApiRequest, operation
+from functions.api import API_VERSIONS, Api, ApiRequest, operation
 
 WORK_QUEUE = "rt-work"
 DONE_QUEUE = "rt-done"
@@ -98,7 +98,8 @@ def enqueue(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResponse:
     return func.HttpResponse(status_code=202)
 
 
-@operation(bp, "ping/{word}", ["GET"])
+# Under this app's host.json routePrefix "face": /face/{apiVersion}/ping/{word}.
+@operation(bp, "ping/{word}", ["GET"], api=Api("{apiVersion}/", API_VERSIONS))
 def ping(req: ApiRequest) -> dict:
     return {"word": req.route["word"], "version": req.version}
 
