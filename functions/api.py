@@ -144,7 +144,7 @@ def operation(bp: func.Blueprint, route: str, methods: list[str]):
         entry.__name__ = entry.__qualname__ = handler.__name__
         entry.__doc__ = handler.__doc__
         entry.__module__ = handler.__module__
-        bp.route(route="{apiVersion}/" + route, methods=methods,
+        bp.route(route="face/{apiVersion}/" + route, methods=methods,
                  auth_level=func.AuthLevel.ANONYMOUS)(entry)
         return handler
     return register

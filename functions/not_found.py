@@ -7,7 +7,7 @@ from functions.api import error_response
 bp = func.Blueprint()
 
 
-@bp.route(route="{*path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+@bp.route(route="face/{*path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
           auth_level=func.AuthLevel.ANONYMOUS)
 def not_found(req: func.HttpRequest) -> func.HttpResponse:
     return error_response(404, "404", "Resource not found.", "-")

@@ -38,7 +38,7 @@ POLL = 0.2   # blob listing interval in these tests
 TEST_HOST_JSON = {
     "version": "2.0",
     "extensions": {
-        "http": {"routePrefix": "face"},
+        "http": {"routePrefix": "api"},      # the host's default (the project's is empty)
         "queues": {"maxPollingInterval": "00:00:00.200", "visibilityTimeout": "00:00:00",
                    "batchSize": 4, "newBatchThreshold": 2, "maxDequeueCount": 3,
                    "messageEncoding": "base64"},
@@ -174,7 +174,7 @@ def test_ncrontab_schedules():
 def test_host_json_queue_options(host_json):
     assert parse_timespan("00:01:30.5") == 90.5 and parse_timespan("1.00:00:00") == 86400
     project = HostConfig.load(ROOT / "host.json")
-    assert project.route_prefix == "face"
+    assert project.route_prefix == ""
     assert project.queues.message_encoding == "base64" and project.queues.max_dequeue_count == 5
     test = HostConfig.load(host_json)
     assert (test.queues.max_polling_interval, test.queues.batch_size,
@@ -196,7 +196,8 @@ def test_generated_metadata_is_valid_and_matches_served_routes(real_app_host):
         if trigger["type"] == "httpTrigger":
             assert trigger["authLevel"] == "ANONYMOUS", name
             assert trigger["route"] and trigger["methods"], name
-            expected_routes[name] = (f"face/{trigger['route']}",
+            # host.json's routePrefix is empty: routes are served as registered.
+            expected_routes[name] = (trigger["route"],
                                      frozenset(m.upper() for m in trigger["methods"]))
     served = {r.entry.name: (r.template.template, r.methods) for r in real_app_host.http.routes}
     assert served == expected_routes
@@ -206,6 +207,10 @@ def test_generated_metadata_is_valid_and_matches_served_routes(real_app_host):
     assert health.route.entry.name == "health_check" and health.params == {"apiVersion": "v1.2"}
     assert resolve(real_app_host.http.routes, "GET", "/face/v1.2/no/such").route.entry.name \
         == "not_found"
+    assert resolve(real_app_host.http.routes, "GET", "/").route.entry.name == "studio_home"
+    assert resolve(real_app_host.http.routes, "GET", "/studio/js/main.js").route.entry.name \
+        == "studio_files"
+    assert resolve(real_app_host.http.routes, "GET", "/elsewhere").route is None
 
 
 def test_indexing_leaves_the_apps_own_get_functions_usable(azurite, host_json):
@@ -246,7 +251,7 @@ def test_real_app_error_envelopes(real_app_host):
 
 
 def test_route_parameters_query_and_headers(test_app_host):
-    url = f"{test_app_host.url}/face"
+    url = f"{test_app_host.url}/api"
     reply = requests.get(f"{url}/echo/42?a=1&a=2&b=", headers={"X-Custom": "yes"},
                          timeout=10).json()
     assert reply["route"] == {"id": "42"} and reply["method"] == "GET"
@@ -258,12 +263,12 @@ def test_route_parameters_query_and_headers(test_app_host):
     assert requests.get(f"{url}/things/latest", timeout=10).text == "literal"
     assert requests.get(f"{url}/THINGS/other", timeout=10).text == "param:other"
     assert requests.get(f"{url}/files/a/b%20c/d.txt", timeout=10).text == "a/b c/d.txt"
-    ping = requests.get(f"{url}/v1.2-preview.1/ping/hello", headers=KEY, timeout=10)
+    ping = requests.get(f"{url}/face/v1.2-preview.1/ping/hello", headers=KEY, timeout=10)
     assert ping.json() == {"word": "hello", "version": "v1.2-preview.1"}
 
 
 def test_json_binary_and_chunked_bodies(test_app_host):
-    url = f"{test_app_host.url}/face"
+    url = f"{test_app_host.url}/api"
     reply = requests.post(f"{url}/echo/1", json={"x": [1, 2]}, timeout=10).json()
     assert reply["json"] == {"x": [1, 2]} and reply["contentType"] == "application/json"
     payload = os.urandom(70_000)
@@ -279,20 +284,20 @@ def test_json_binary_and_chunked_bodies(test_app_host):
 
 
 def test_error_envelopes_on_the_test_app(test_app_host):
-    url = f"{test_app_host.url}/face"
+    url = f"{test_app_host.url}/api"
     assert_envelope(requests.get(f"{url}/nowhere", timeout=10), 404, "404")
     assert_envelope(requests.delete(f"{url}/echo/1", timeout=10), 405, "405")
     failed = requests.get(f"{url}/boom", timeout=10)
     assert_envelope(failed, 500, "InternalServerError")
     assert "secret" not in failed.text and "Traceback" not in failed.text
-    assert_envelope(requests.get(f"{url}/v1.2/ping/x", timeout=10), 401, "401")
-    assert_envelope(requests.get(f"{url}/v1.2/ping/x", timeout=10,
+    assert_envelope(requests.get(f"{url}/face/v1.2/ping/x", timeout=10), 401, "401")
+    assert_envelope(requests.get(f"{url}/face/v1.2/ping/x", timeout=10,
                                  headers={"Ocp-Apim-Subscription-Key": "nope"}), 401, "401")
 
 
 def test_requests_are_served_concurrently(test_app_host):
     """`rendezvous` answers only when two requests are inside it at the same time."""
-    url = f"{test_app_host.url}/face/rendezvous"
+    url = f"{test_app_host.url}/api/rendezvous"
     replies = []
     threads = [threading.Thread(target=lambda: replies.append(requests.get(url, timeout=20)))
                for _ in range(2)]
@@ -308,10 +313,10 @@ def test_keep_alive_connection_serves_several_requests(test_app_host):
     connection = http.client.HTTPConnection(*test_app_host.http.server.server_address[:2],
                                             timeout=10)
     try:
-        connection.request("POST", "/face/nowhere", body=b"x" * 5000)
+        connection.request("POST", "/api/nowhere", body=b"x" * 5000)
         assert connection.getresponse().read() and connection.sock
         local_address = connection.sock.getsockname()
-        connection.request("GET", "/face/things/latest")
+        connection.request("GET", "/api/things/latest")
         assert connection.getresponse().read() == b"literal"
         assert connection.sock.getsockname() == local_address
     finally:
@@ -320,7 +325,7 @@ def test_keep_alive_connection_serves_several_requests(test_app_host):
 
 def test_http_queue_output_is_written_base64(test_app_host, azurite):
     text = f"hello {uuid.uuid4()}"
-    response = requests.post(f"{test_app_host.url}/face/enqueue", data=text.encode(), timeout=10)
+    response = requests.post(f"{test_app_host.url}/api/enqueue", data=text.encode(), timeout=10)
     assert response.status_code == 202
     raw = take_raw_message(azurite, runtime_app.OUTPUT_QUEUE,
                            lambda c: c == base64.b64encode(text.encode()).decode())
@@ -422,14 +427,14 @@ def test_graceful_shutdown_finishes_in_flight_request(azurite, host_json):
     runtime_app.slow_started.clear()
     replies = []
     client = threading.Thread(target=lambda: replies.append(
-        requests.get(f"{host.url}/face/slow?seconds=1", timeout=20)))
+        requests.get(f"{host.url}/api/slow?seconds=1", timeout=20)))
     client.start()
     assert runtime_app.slow_started.wait(10)
     assert host.stop() is True
     client.join()
     assert replies[0].status_code == 200 and replies[0].text == "finished"
     with pytest.raises(requests.ConnectionError):
-        requests.get(f"{host.url}/face/things/latest", timeout=5)
+        requests.get(f"{host.url}/api/things/latest", timeout=5)
 
 
 def test_command_line_serves_and_stops_on_sigterm(azurite):
@@ -446,9 +451,9 @@ def test_command_line_serves_and_stops_on_sigterm(azurite):
             assert line, "".join(lines)
             lines.append(line)
         banner = "".join(lines)
-        assert f"http://127.0.0.1:{port}/face/things/latest" in banner
+        assert f"http://127.0.0.1:{port}/things/latest" in banner
         assert TEST_KEY in banner          # the first key of FACE_API_KEYS
-        assert requests.get(f"http://127.0.0.1:{port}/face/things/latest",
+        assert requests.get(f"http://127.0.0.1:{port}/things/latest",
                             timeout=10).text == "literal"
         process.send_signal(signal.SIGTERM)
         assert process.wait(20) == 0
