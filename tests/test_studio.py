@@ -20,6 +20,7 @@ from PIL import Image
 from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.conftest import TEST_KEY
+from tests.image_server import ImageServer, send
 from tests.service import running_service
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -143,10 +144,22 @@ def test_studio_key_and_tabs_by_keyboard(browser, base_url, screenshots):
     page = Studio(context.new_page(), screenshots)
     page.goto(base_url + "/studio/")
     expect(page.by("key-input")).to_be_focused()     # the key is asked for first
+    page.keyboard.type("not-the-key")
+    page.keyboard.press("Enter")
+    expect(page.by("key-input")).to_be_hidden()
+    page.by("tab-identify").click()                   # lists the groups: refused
+    expect(page.panel("identify").locator(".error")).to_contain_text(
+        "Access denied due to invalid subscription key")
+    expect(page.by("key-input")).to_be_focused()     # asked for again
+    assert page.console_errors and all("status of 401" in line for line in page.console_errors)
+    page.console_errors.clear()
     page.keyboard.type(TEST_KEY)
     page.keyboard.press("Enter")
     expect(page.by("key-input")).to_be_hidden()
-    expect(page.by("tab-detect")).to_be_focused()
+    expect(page.panel("identify").locator(".error")).to_be_hidden()
+    expect(page.by("tab-identify")).to_be_focused()
+    page.keyboard.press("Home")
+    expect(page.by("tab-detect")).to_have_attribute("aria-selected", "true")
     page.keyboard.press("ArrowRight")
     expect(page.by("tab-verify")).to_have_attribute("aria-selected", "true")
     expect(page.panel("verify")).to_be_visible()
@@ -159,6 +172,12 @@ def test_studio_key_and_tabs_by_keyboard(browser, base_url, screenshots):
     page.reload()
     expect(page.by("key-input")).to_be_hidden()
     expect(page.panel("redact")).to_be_visible()
+    # Every tab fits a phone-width window (nothing wider than the screen).
+    page.set_viewport_size(PHONE)
+    for tab in ("detect", "verify", "similar", "group", "identify", "redact"):
+        page.by(f"tab-{tab}").click()
+        expect(page.panel(tab)).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth <= innerWidth"), tab
     page.assert_no_console_errors()
     context.close()
     other = browser.new_context().new_page()
@@ -186,6 +205,34 @@ def test_studio_detect_boxes_and_attributes(studio, folder):
     expect(studio.by("face-box")).to_have_count(4)
     assert studio.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     studio.screenshot("detect-phone")
+    studio.assert_no_console_errors()
+
+
+def test_studio_detect_by_url_and_by_drop(studio, folder, monkeypatch):
+    monkeypatch.setenv("FACE_URL_ALLOWLIST", "127.0.0.1")
+    server = ImageServer()
+    server.routes["/dad.jpg"] = send(Path(photo(folder, "Family1-Dad1")).read_bytes(),
+                                     headers={"Content-Type": "image/jpeg"})
+    try:
+        studio.by("image-url").fill(server.url("/dad.jpg"))
+        studio.by("image-url").press("Enter")
+        expect(studio.by("detect-status")).to_have_text("1 face found.")
+        expect(studio.locator("#detect-photo img")).to_have_attribute("src", server.url("/dad.jpg"))
+        curl = studio.panel("detect").locator(".requests pre").inner_text()
+        assert f"-d '{{\"url\":\"{server.url('/dad.jpg')}\"}}'" in curl
+    finally:
+        server.close()
+    expect(studio.by("face-box")).to_have_count(1)
+
+    # A photo dropped on the picker, as a file manager would.
+    dropped = studio.evaluate_handle("""async (bytes) => {
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([new Uint8Array(bytes)], "Family1-Mom1.jpg", {type: "image/jpeg"}));
+        return transfer;
+    }""", list(Path(photo(folder, "Family1-Mom1")).read_bytes()))
+    studio.locator("#detect-picker").dispatch_event("drop", {"dataTransfer": dropped})
+    expect(studio.panel("detect").locator(".requests pre")).to_contain_text("@Family1-Mom1.jpg")
+    expect(studio.by("detect-status")).to_have_text("1 face found.")
     studio.assert_no_console_errors()
 
 

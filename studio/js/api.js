@@ -2,6 +2,7 @@
 
 export const FACE = "/face/v1.2";
 const KEY_STORAGE = "faceStudioKey";
+export const KEY_REFUSED = "studio-key-refused";
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -79,6 +80,10 @@ export async function call(log, { method = "GET", path, query, json, image, outp
     throw new ApiError(0, "", `The service did not answer (${err.message}).`);
   }
   entry.done(`${response.status} · ${Math.round(performance.now() - started)} ms`);
+  if (response.status === 401) {
+    key.clear();
+    dispatchEvent(new Event(KEY_REFUSED));   // the page asks for the key again
+  }
   if (!response.ok) throw await errorOf(response);
   const type = response.headers.get("Content-Type") || "";
   if (type.startsWith("application/json")) return response.json();

@@ -1,6 +1,6 @@
 // The page: the endpoint key (asked once, kept for the browser session), the tabs, and each
 // tab's own module.
-import { key } from "./api.js";
+import { KEY_REFUSED, key } from "./api.js";
 import { setupDetect } from "./detect.js";
 import { setupVerify } from "./verify.js";
 import { setupSimilar } from "./similar.js";
@@ -13,6 +13,7 @@ const TABS = {
   identify: setupIdentify, redact: setupRedact,
 };
 const shown = new Map();   // tab name -> its module's `show` (called when the tab opens)
+const tabName = (tab) => tab.id.replace("tab-", "");
 
 function setupKey() {
   const form = document.getElementById("key-form");
@@ -22,18 +23,23 @@ function setupKey() {
     form.hidden = Boolean(key.get());
     done.hidden = !key.get();
   };
+  const askAgain = () => {
+    showKeyState();
+    input.focus();
+  };
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     key.set(input.value.trim());
     input.value = "";
     showKeyState();
-    document.querySelector("[role=tab][aria-selected=true]").focus();
+    // Back to the tab, which refreshes what it shows, now with the key.
+    selectTab(tabName(document.querySelector("[role=tab][aria-selected=true]")), true);
   });
   document.getElementById("key-change").addEventListener("click", () => {
     key.clear();
-    showKeyState();
-    input.focus();
+    askAgain();
   });
+  addEventListener(KEY_REFUSED, askAgain);
   showKeyState();
   if (!key.get()) input.focus();
 }
@@ -53,15 +59,14 @@ function selectTab(name, focus = false) {
 // The WAI-ARIA tabs pattern: Tab reaches the selected tab, arrow keys / Home / End move.
 function setupTabs() {
   const tabs = [...document.querySelectorAll("[role=tab]")];
-  const nameOf = (tab) => tab.id.replace("tab-", "");
   for (const tab of tabs) {
-    tab.addEventListener("click", () => selectTab(nameOf(tab)));
+    tab.addEventListener("click", () => selectTab(tabName(tab)));
     tab.addEventListener("keydown", (event) => {
       const index = tabs.indexOf(tab);
       const next = { ArrowRight: index + 1, ArrowLeft: index - 1, Home: 0, End: tabs.length - 1 }[event.key];
       if (next === undefined) return;
       event.preventDefault();
-      selectTab(nameOf(tabs[(next + tabs.length) % tabs.length]), true);
+      selectTab(tabName(tabs[(next + tabs.length) % tabs.length]), true);
     });
   }
   const start = location.hash.slice(1);
