@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 7071
 
-.PHONY: run test models eval bench clean-models
+.PHONY: run test models eval bench clean-models screenshots
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,23 @@ run: $(VENV)/.installed node_modules/.installed models/manifest.json
 	.tools/checkov/bin/pip install --quiet --disable-pip-version-check checkov==3.3.30
 	touch $@
 
-test: $(VENV)/.installed node_modules/.installed models/manifest.json .tools/checkov/.installed
+# The studio's browser tests drive Debian's Chromium (Playwright cannot download its own here).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	else \
+		echo "Missing: $(CHROMIUM), Debian's chromium package, for the studio's browser tests."; \
+		echo "Install it as root: apt-get update && apt-get install -y chromium"; \
+		exit 1; \
+	fi
+
+test: $(VENV)/.installed node_modules/.installed models/manifest.json .tools/checkov/.installed $(CHROMIUM)
 	$(PY) -m pytest tests
+
+# Re-take the studio's screenshots shown in the README (docs/studio/*.png).
+screenshots: $(VENV)/.installed node_modules/.installed models/manifest.json $(CHROMIUM)
+	STUDIO_SCREENSHOTS=docs/studio $(PY) -m pytest tests/test_studio.py
 
 eval: $(VENV)/.installed models/manifest.json
 	$(PY) -m bench.evaluate

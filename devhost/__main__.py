@@ -13,6 +13,7 @@ from pathlib import Path
 from devhost.azurite import Azurite
 from devhost.host import ROOT, LocalHost, StartError
 from shared import settings
+from devhost.http_server import resolve
 
 log = logging.getLogger("face.runtime")
 
@@ -43,6 +44,8 @@ def print_banner(host: LocalHost) -> None:
         print(f"  {route.entry.name}: [{methods}] {host.url}/{route.template.template}")
     for listener in host.listeners:
         print(f"  {listener.entry.name}: {listener.entry.trigger_type}")
+    if resolve(host.http.routes, "GET", "/").route:
+        print(f"\nIn a browser: {host.url}/")
     print(f"\nAPI key (Ocp-Apim-Subscription-Key): {settings.api_keys()[0]}")
     print("Press Ctrl-C to stop.\n", flush=True)
 

@@ -1,6 +1,6 @@
-"""Build the function app's deployment zip: the code and the built models, nothing else
-(no tests, virtualenvs, node_modules or caches). deploy.sh publishes it with a remote build,
-which installs requirements.txt on the platform.
+"""Build the function app's deployment zip: the code, the studio's page and the built models,
+nothing else (no tests, virtualenvs, node_modules or caches). deploy.sh publishes it with a
+remote build, which installs requirements.txt on the platform.
 
 Usage: python3 infra/package.py OUT.zip   (after `make models`)"""
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TOP_LEVEL_FILES = ("function_app.py", "host.json", "requirements.txt")
-PACKAGES = ("functions", "shared")
+PACKAGES = ("functions", "shared", "studio")   # studio/: the browser page's static files
 SKIPPED_DIRS = {"__pycache__", ".pytest_cache", "tests"}
 
 

@@ -176,7 +176,8 @@ def test_package_holds_code_and_models_only(tmp_path):
                    capture_output=True)
     names = set(zipfile.ZipFile(out).namelist())
     assert {"function_app.py", "host.json", "requirements.txt", "models/manifest.json",
-            "functions/api.py", "shared/settings.py"} <= names
+            "functions/api.py", "shared/settings.py", "studio/index.html",
+            "studio/js/main.js"} <= names
     assert any(name.startswith("models/") and name.endswith(".onnx") for name in names)
     assert not [n for n in names if n.startswith(("tests/", ".venv/", "node_modules/", "infra/"))
                 or "__pycache__" in n or n.endswith(".pyc")]

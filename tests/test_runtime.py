@@ -141,7 +141,10 @@ def test_route_templates_and_precedence():
     assert RouteTemplate("f/{*rest}").match("f") == {}
     assert RouteTemplate("a/b").match("a/b/c") is None
     assert RouteTemplate("a/{b}").match("a") is None
-    for unsupported in ("a/{x:int}", "a/{b?}", "a/{b=dflt}", "f/{name}.{ext}", "{*rest}/a"):
+    assert RouteTemplate("a/{b?}").match("a") == {} and RouteTemplate("a/{b?}").match("a/c") == {"b": "c"}
+    site_root = RouteTemplate("{root:maxlength(0)?}")
+    assert site_root.match("/") == {} and site_root.match("/x") is None
+    for unsupported in ("a/{x:int}", "a/{b=dflt}", "f/{name}.{ext}", "{*rest}/a"):
         with pytest.raises(ValueError):
             RouteTemplate(unsupported)
     ordered = sorted(["{*all}", "{v}/{id}", "{v}/health"],
@@ -199,6 +202,10 @@ def test_generated_metadata_is_valid_and_matches_served_routes(real_app_host):
         == "not_found"
     assert resolve(real_app_host.http.routes, "POST", "/redact/v1/image").route.entry.name \
         == "redact_image"
+    assert resolve(real_app_host.http.routes, "GET", "/").route.entry.name == "studio_home"
+    assert resolve(real_app_host.http.routes, "GET", "/studio/js/main.js").route.entry.name \
+        == "studio_files"
+    assert resolve(real_app_host.http.routes, "GET", "/elsewhere").route is None
 
 
 def test_indexing_leaves_the_apps_own_get_functions_usable(azurite, host_json):
