@@ -13,6 +13,8 @@ def parse_object(body: bytes | None) -> dict[str, Any]:
         value = json.loads(body) if body else None
     except (ValueError, UnicodeDecodeError):
         raise bad_argument("Request body is invalid JSON.") from None
+    except RecursionError:   # arrays or objects nested about a thousand deep
+        raise bad_argument("Request body is nested too deeply.") from None
     if not isinstance(value, dict):
         raise bad_argument("Request body must be a JSON object.")
     return value

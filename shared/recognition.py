@@ -10,13 +10,12 @@ import numpy as np
 from shared import grouping, similarity
 from shared.collections import service
 from shared.collections.kinds import (FACE_LIST, LARGE_FACE_LIST, LARGE_PERSON_GROUP, PERSON_GROUP,
-                                      person_not_found)
+                                      person_not_found, valid_id)
 from shared.errors import bad_argument
 from shared.inference import get_engine
 from shared.storage.face_ids import load_faces
 
 _UUID = re.compile(r"[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}", re.IGNORECASE)
-_CONTAINER_ID = re.compile(r"[a-z0-9-_]{1,64}")
 
 # The body field that names the target container -> its kind.
 PERSON_SCOPES = {kind.id_field: kind for kind in (PERSON_GROUP, LARGE_PERSON_GROUP)}
@@ -62,7 +61,7 @@ def int_field(body: dict, name: str, default: int, low: int, high: int) -> int:
 
 def container_id(body: dict, name: str) -> str:
     value = body.get(name)
-    if not isinstance(value, str) or not _CONTAINER_ID.fullmatch(value):
+    if not valid_id(value):
         raise bad_argument(f"Invalid argument {name}: 1-64 characters of a-z, 0-9, '-', '_'.")
     return value
 

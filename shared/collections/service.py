@@ -14,6 +14,7 @@ Ordering of multi-step writes, so that a failure half-way never exposes or loses
   interrupted delete is completed by the next training."""
 from __future__ import annotations
 
+import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -24,9 +25,9 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from shared import settings
 from shared.collections import repository, shards, snapshots, training
-from shared.collections.kinds import (FACE_LIST, ID_PATTERN, LARGE_FACE_LIST, LARGE_PERSON_GROUP,
-                                      Kind, check_recognition_model, face_not_found,
-                                      person_not_found)
+from shared.collections.kinds import (FACE_LIST, LARGE_FACE_LIST, LARGE_PERSON_GROUP, Kind,
+                                      check_recognition_model, face_not_found,
+                                      person_not_found, valid_id)
 from shared.collections.repository import Collection
 from shared.detection import DETECTION_MODELS
 from shared.errors import FaceError, bad_argument, invalid_image, quota_exceeded
@@ -36,6 +37,7 @@ from shared.storage.face_ids import load_faces
 
 MAX_NAME, MAX_USER_DATA, MAX_FACE_USER_DATA = 128, 16_384, 1_024
 MIN_FACE, MAX_FACE = 36, 4096
+_UUID_TEXT = re.compile(r"\{?[0-9a-f]{8}(-?)(?:[0-9a-f]{4}\1){3}[0-9a-f]{12}\}?", re.IGNORECASE)
 
 
 # --- validation ----------------------------------------------------------------------------
@@ -65,10 +67,11 @@ def _changes(kind: Kind, body: dict) -> dict:
 
 
 def check_uuid(value: str, error: FaceError) -> str:
-    try:
-        return str(uuid.UUID(value))
-    except (ValueError, TypeError, AttributeError):
-        raise error from None
+    """The UUID in canonical form. The text is checked first: uuid.UUID alone also takes
+    whitespace, '+' and '_' inside the digits."""
+    if not isinstance(value, str) or not _UUID_TEXT.fullmatch(value):
+        raise error
+    return str(uuid.UUID(value))
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -90,7 +93,7 @@ def collection_json(collection: Collection, return_model: bool) -> dict[str, Any
 
 
 def create_collection(kind: Kind, collection_id: str, body: dict) -> None:
-    if not ID_PATTERN.match(collection_id or ""):
+    if not valid_id(collection_id):
         raise bad_argument(f"Invalid argument {kind.id_field}.")
     model = body.get("recognitionModel") or "recognition_01"
     check_recognition_model(model)

@@ -31,7 +31,7 @@ from azure.data.tables import UpdateMode
 
 from shared import clock, settings
 from shared.collections import repository, service
-from shared.collections.kinds import ID_PATTERN, LARGE_PERSON_GROUP
+from shared.collections.kinds import LARGE_PERSON_GROUP, valid_id
 from shared.collections.repository import Collection
 from shared.enrollment import batches, report
 from shared.enrollment.report import DUPLICATE, ENROLLED, REJECTED, Outcome
@@ -69,7 +69,7 @@ def parse(name: str) -> Target:
     """The target of a blob name (relative to the container); Rejected if it is not one."""
     group_id, _, path = name.partition("/")
     person, _, file = path.partition("/")
-    if not (ID_PATTERN.match(group_id) and person and file and "/" not in file):
+    if not (valid_id(group_id) and person and file and "/" not in file):
         raise Rejected(INVALID_PATH, "Expected <largePersonGroupId>/<person>/<image file>, with "
                                      "a group id of lower-case letters, digits, '-' and '_'.")
     if len(person) > service.MAX_NAME:
