@@ -10,6 +10,7 @@ import time
 import pytest
 
 from tests.conftest import TEST_KEY
+from tests.service import error_code
 
 MB = 1024 * 1024
 
@@ -222,3 +223,77 @@ def test_a_nul_in_the_host_header_is_harmless(address):
         assert_envelope(status, headers, body, 400)
     finally:
         raw.close()
+
+
+# ---------------------------------------------------------------- ids and JSON
+
+KINDS = ("persongroups", "largepersongroups", "facelists", "largefacelists")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("suffix", ["%0A", "%0D%0A", "%00", "%20"])
+def test_an_id_with_a_trailing_newline_is_refused_on_every_kind(client, kind, suffix):
+    created = client.session.put(client.url(f"{kind}/abc{suffix}"), json={"name": "x"},
+                                 timeout=10)
+    assert error_code(created) == (400, "BadArgument")
+    assert client.session.get(client.url(f"{kind}/abc{suffix}"), timeout=10).status_code == 404
+
+
+DEEP = b"[" * 1000 + b"]" * 1000
+NESTED = b'{"a":' * 1000 + b"1" + b"}" * 1000
+JSON_ROUTES = [
+    ("POST", "detect"), ("POST", "verify"), ("POST", "identify"), ("POST", "findsimilars"),
+    ("POST", "group"), ("PUT", "persongroups/deep"), ("PATCH", "largepersongroups/deep"),
+    ("POST", "persongroups/deep/persons"),
+    ("PATCH", "persongroups/deep/persons/00000000-0000-0000-0000-000000000000"),
+    ("POST", "largefacelists/deep/persistedfaces"),
+    ("PATCH", "largefacelists/deep/persistedfaces/00000000-0000-0000-0000-000000000000"),
+]
+
+
+@pytest.mark.parametrize("method, path", JSON_ROUTES)
+@pytest.mark.parametrize("body", [DEEP, NESTED], ids=["arrays", "objects"])
+def test_json_nested_a_thousand_deep_is_a_bad_argument(client, method, path, body):
+    response = client.session.request(method, client.url(path), data=body, timeout=10,
+                                      headers={"Content-Type": "application/json"})
+    assert 400 <= response.status_code < 500, response.text
+    assert response.json()["error"]["code"]
+
+
+# ---------------------------------------------------------------- storage down
+
+@pytest.fixture
+def storage_down(azurite):
+    """The app, started against Azurite, whose storage then points at a closed loopback port."""
+    import os
+
+    from shared.runtime.azurite import connection_string, free_port
+    from shared.storage import clients as storage_clients
+    from tests.service import running_service
+    with running_service() as (_, client):
+        saved = os.environ["AzureWebJobsStorage"]
+        os.environ["AzureWebJobsStorage"] = connection_string(free_port(), free_port(),
+                                                              free_port())
+        storage_clients.reset()
+        try:
+            yield client
+        finally:
+            os.environ["AzureWebJobsStorage"] = saved
+            storage_clients.reset()
+
+
+def test_storage_down_is_a_quick_503(storage_down):
+    client = storage_down
+    started = time.monotonic()
+    health = client.session.get(client.url("health"), timeout=30)
+    assert health.status_code == 503 and health.json()["storage"]["reachable"] is False
+    assert time.monotonic() - started < 2.5
+    face = "00000000-0000-0000-0000-000000000000"
+    for method, path, body in [("PUT", "persongroups/down", {"name": "x"}),
+                               ("GET", "largepersongroups", None),
+                               ("POST", "verify", {"faceId1": face, "faceId2": face}),
+                               ("POST", "persongroups/down/train", None)]:
+        started = time.monotonic()
+        response = client.session.request(method, client.url(path), json=body, timeout=30)
+        assert error_code(response) == (503, "ServiceUnavailable"), (path, response.text)
+        assert time.monotonic() - started < 2.5, path
