@@ -103,6 +103,7 @@ def test_forbidden_address_classes(address, forbidden):
 
 
 @pytest.mark.parametrize("url", ["http://exa\x00mple.com/a.jpg", "http://a\tb.com/x.jpg",
+                                 "http://8.8.8.8\x00/a.jpg", "http://8.8.8.8\x7f/a.jpg",
                                  "http://[2002:a9fe:a9fe::1]/latest/meta-data",
                                  "http://[fec0::1]/a.jpg", "http://[::ffff:169.254.169.254]/"])
 def test_hostile_hosts_are_invalid_urls(url):
