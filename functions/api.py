@@ -44,9 +44,11 @@ class ApiRequest:
 
     @property
     def base_url(self) -> str:
-        """`scheme://host/face/<version>`, for Location-style headers."""
+        """`scheme://host/face/<version>`, for Location-style headers. Route literals match in
+        any case, so the path may say /FACE/."""
         url = self.http.url
-        return url[: url.index("/face/") + len("/face/")] + self.version
+        start = url.lower().index("/face/", url.index("://") + 3)
+        return f"{url[:start]}/face/{self.version}"
 
     def query(self, name: str) -> str | None:
         return self.http.params.get(name)

@@ -225,6 +225,17 @@ def test_a_nul_in_the_host_header_is_harmless(address):
         raw.close()
 
 
+def test_paths_match_in_any_case(client):
+    group = f"case-{time.monotonic_ns()}"
+    assert client.session.put(client.url(f"persongroups/{group}"), json={"name": "x"},
+                              timeout=10).status_code == 200
+    response = client.session.post(f"{client.base_url}/FACE/v1.2/PersonGroups/{group}/TRAIN",
+                                   timeout=10)
+    assert response.status_code == 202
+    assert response.headers["operation-Location"].endswith(
+        f"/face/v1.2/persongroups/{group}/training")
+
+
 # ---------------------------------------------------------------- ids and JSON
 
 KINDS = ("persongroups", "largepersongroups", "facelists", "largefacelists")
