@@ -48,12 +48,15 @@ def call(client, method: str, path: str, **kwargs):
     return response.json() if response.content else None
 
 
-def train(client, route: str, collection_id: str) -> None:
-    call(client, "POST", f"{route}/{collection_id}/train")
+def train(client, targets: list[str]) -> None:
+    """Train the collections at `targets` ('<route>/<id>') side by side."""
+    for target in targets:
+        call(client, "POST", f"{target}/train")
     deadline = time.monotonic() + 60
-    while call(client, "GET", f"{route}/{collection_id}/training")["status"] != "succeeded":
-        assert time.monotonic() < deadline, "training did not finish"
-        time.sleep(0.2)
+    for target in targets:
+        while call(client, "GET", f"{target}/training")["status"] != "succeeded":
+            assert time.monotonic() < deadline, "training did not finish"
+            time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +80,7 @@ def world(client, folder):
                          params={"detectionModel": "detection_03", "userData": name},
                          headers={"Content-Type": "application/octet-stream"})
             faces[route].append(added["persistedFaceId"])
-        if route != "facelists":
-            train(client, route, collection_id)
+    train(client, [f"{route}/{ids[route]}" for route in KIND_ROUTES if route != "facelists"])
     query = client.detect((folder / "Family1-Dad2.jpg").read_bytes(), returnFaceId="true",
                           recognitionModel=MODEL, detectionModel="detection_03",
                           faceIdTimeToLive="86400").json()[0]["faceId"]
