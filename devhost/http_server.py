@@ -1,8 +1,11 @@
 """HTTP triggers on a threaded stdlib server: route matching with the host's precedence, a real
-`func.HttpRequest` in, the function's `func.HttpResponse` out, Azure error envelopes for
-400 / 404 / 405 / 413 / 500, and a graceful stop that lets in-flight requests finish."""
+`func.HttpRequest` in (its body read only when the function asks, see request_body), the
+function's `func.HttpResponse` out, Azure error envelopes for every refusal (malformed request
+lines, oversized headers, bad framing, 404 / 405 / 413 / 500), and a graceful stop that lets
+in-flight requests finish."""
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import uuid
@@ -15,14 +18,13 @@ import azure.functions as func
 
 from devhost.listener import InFlight
 from devhost.registry import FunctionEntry
+from devhost.request_body import Aborted, RequestBody, linger
 from devhost.routing import RouteTemplate
 from functions.api import error_response
 
 log = logging.getLogger("face.runtime")
 
-MAX_BODY = 100 * 1024 * 1024     # the Functions host's request size limit
 IDLE_KEEPALIVE_SECONDS = 15
-METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "TRACE")
 
 
 @dataclass
@@ -97,29 +99,38 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self):
         self.server.frontend.serve(self)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_TRACE = \
-        _dispatch
+    def __getattr__(self, name: str):
+        # Every method reaches the routes (`do_<METHOD>`), so an unknown one is a 404 / 405
+        # envelope like any other, not the stdlib's 501 page.
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)
 
-    def read_body(self) -> bytes:
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            return self._read_chunked()
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            raise OverflowError
-        return self.rfile.read(length) if length else b""
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        if self.request_version == "HTTP/0.9":   # no headers: no key, no body size
+            self.send_error(400, "HTTP/0.9 requests are not supported")
+            return False
+        return True
 
-    def _read_chunked(self) -> bytes:
-        body = bytearray()
-        while True:
-            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                    pass  # trailers
-                return bytes(body)
-            body += self.rfile.read(size)
-            self.rfile.readline()
-            if len(body) > MAX_BODY:
-                raise OverflowError
+    def handle_expect_100(self) -> bool:
+        return True   # "100 Continue" only once the function reads the body (RequestBody)
+
+    def send_continue(self) -> None:
+        self.send_response_only(100)
+        self.end_headers()
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None):
+        """The stdlib's refusals (malformed request line, oversized headers...) in the API's
+        JSON envelope instead of an HTML page. A malformed request is the client's fault, so
+        the stdlib's 5xx answers (HTTP version not supported) become 400."""
+        status = code if code < 500 else 400
+        if self.request_version == "HTTP/0.9":   # the default when the request line is bad
+            self.request_version = "HTTP/1.0"    # answer with a status line all the same
+        reason = message or self.responses.get(code, ("Bad request",))[0]
+        response = error_response(status, str(status), f"{reason}.", str(uuid.uuid4()))
+        self.send(response, closing=True)
 
     def send(self, response: func.HttpResponse, closing: bool) -> None:
         body = response.get_body() or b""
@@ -169,28 +180,29 @@ class HttpFrontend:
 
     def serve(self, handler: _Handler) -> None:
         self.requests.begin()
+        body = None
         try:
             try:
-                response = self._respond(handler)
+                body = RequestBody(handler.rfile, handler.headers, handler.send_continue)
+                response = self._respond(handler, body)
+            except Aborted as aborted:
+                body = None   # the framing is broken: what follows is not another request
+                response = error_response(aborted.status, str(aborted.status), aborted.message,
+                                          str(uuid.uuid4()))
             except Exception:  # noqa: BLE001 - a runtime fault still answers with the envelope
                 log.exception("%s %s failed in the local runtime", handler.command, handler.path)
                 response = _internal_error(str(uuid.uuid4()))
-            handler.send(response, closing=self._stopping)
+            keep = body is not None and body.finish()   # False: the body is not all read
+            handler.send(response, closing=not keep or self._stopping)
+            if not keep:
+                linger(handler.connection)
         except ConnectionError:
             handler.close_connection = True  # the client went away; nothing to answer
         finally:
             self.requests.end()
 
-    def _respond(self, handler: _Handler) -> func.HttpResponse:
+    def _respond(self, handler: _Handler, body: RequestBody) -> func.HttpResponse:
         request_id = str(uuid.uuid4())
-        try:
-            body = handler.read_body()  # always: an unread body would spoil keep-alive
-        except OverflowError:
-            handler.close_connection = True
-            return error_response(413, "413", "The request body is too large.", request_id)
-        except ValueError:
-            handler.close_connection = True
-            return error_response(400, "400", "Malformed request framing.", request_id)
         method = handler.command.upper()
         url = urlsplit(handler.path)
         match = resolve(self.routes, method, url.path)
@@ -199,7 +211,7 @@ class HttpFrontend:
                 return error_response(405, "405", f"The requested resource does not support "
                                       f"http method '{method}'.", request_id)
             return error_response(404, "404", "Resource not found.", request_id)
-        request = func.HttpRequest(
+        request = _StreamedRequest(
             method=method, url=f"http://{handler.headers.get('Host', 'localhost')}{handler.path}",
             headers=_headers(handler), params=_query(url.query), route_params=match.params,
             body=body)
@@ -215,6 +227,20 @@ class HttpFrontend:
             return response
         except Exception:  # noqa: BLE001 - logged by invoke; the client gets the envelope only
             return _internal_error(request_id)
+
+
+class _StreamedRequest(func.HttpRequest):
+    """A `func.HttpRequest` whose body is read from the connection on first use."""
+
+    def __init__(self, *, body: RequestBody, **parts):
+        super().__init__(body=b"", **parts)
+        self._stream = body
+
+    def get_body(self) -> bytes:
+        return self._stream.read()
+
+    def get_json(self):
+        return json.loads(self.get_body().decode("utf-8"))
 
 
 def _internal_error(request_id: str) -> func.HttpResponse:

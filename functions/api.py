@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import azure.functions as func
+from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
 from functions.arguments import parse_object
 from shared import settings
@@ -57,9 +58,11 @@ class ApiRequest:
 
     @property
     def base_url(self) -> str:
-        """`scheme://host/face/<version>`, for Location-style headers."""
+        """`scheme://host/face/<version>`, for Location-style headers. Route literals match in
+        any case, so the path may say /FACE/."""
         url = self.http.url
-        return url[: url.index("/face/") + len("/face/")] + self.version
+        start = url.lower().index("/face/", url.index("://") + 3)
+        return f"{url[:start]}/face/{self.version}"
 
     def query(self, name: str) -> str | None:
         return self.http.params.get(name)
@@ -134,6 +137,14 @@ def _to_response(result: Any, request_id: str) -> func.HttpResponse:
                              headers=headers)
 
 
+def _storage_unavailable(err: Exception) -> bool:
+    """Storage cannot be reached (connection refused or timed out, no answer) or says it is
+    busy: the client should retry, as after Azure's own 503."""
+    if isinstance(err, (ServiceRequestError, ServiceResponseError)):
+        return True
+    return isinstance(err, HttpResponseError) and err.status_code in (500, 503)
+
+
 def handle(req: func.HttpRequest, handler: Callable[[ApiRequest], Any],
            api: Api = FACE) -> func.HttpResponse:
     request_id = str(uuid.uuid4())
@@ -152,10 +163,17 @@ def handle(req: func.HttpRequest, handler: Callable[[ApiRequest], Any],
             response = _to_response(handler(ApiRequest(req)), request_id)
     except FaceError as err:
         code, response = err.code, error_response(err.status, err.code, err.message, request_id)
-    except Exception:  # noqa: BLE001 - the envelope must never carry a stack trace
-        log.exception("unhandled error", extra={"requestId": request_id})
-        code, response = "InternalServerError", error_response(
-            500, "InternalServerError", "An internal error occurred.", request_id)
+    except Exception as err:  # noqa: BLE001 - the envelope must never carry a stack trace
+        if _storage_unavailable(err):
+            log.warning("storage unavailable: %s", type(err).__name__,
+                        extra={"requestId": request_id})
+            code, response = "ServiceUnavailable", error_response(
+                503, "ServiceUnavailable", "The service is temporarily unavailable (its storage "
+                "does not answer). Please retry later.", request_id)
+        else:
+            log.exception("unhandled error", extra={"requestId": request_id})
+            code, response = "InternalServerError", error_response(
+                500, "InternalServerError", "An internal error occurred.", request_id)
     log.info(json.dumps({
         "requestId": request_id, "method": req.method, "url": req.url.split("?")[0],
         "status": response.status_code, "code": code,

@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from shared import model_names
-from shared.collections.kinds import ID_PATTERN
+from shared.collections.kinds import valid_id
 from shared.errors import FaceError, bad_argument
 from shared.image_input import fetch
 
@@ -25,6 +25,8 @@ def parse_object(body: bytes | None) -> dict[str, Any]:
         value = json.loads(body) if body else None
     except (ValueError, UnicodeDecodeError):
         raise bad_argument("Request body is invalid JSON.") from None
+    except RecursionError:   # arrays or objects nested about a thousand deep
+        raise bad_argument("Request body is nested too deeply.") from None
     if not isinstance(value, dict):
         raise bad_argument("Request body must be a JSON object.")
     return value
@@ -107,7 +109,7 @@ def number_field(body: dict, name: str, low: float, high: float) -> float | None
 def container_id(body: dict, name: str) -> str:
     """A collection id named in a body (personGroupId, faceListId, ...)."""
     value = body.get(name)
-    if not isinstance(value, str) or not ID_PATTERN.match(value):
+    if not valid_id(value):
         raise bad_argument(f"Invalid argument {name}: 1-64 characters of a-z, 0-9, '-', '_'.")
     return value
 

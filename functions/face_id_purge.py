@@ -1,4 +1,5 @@
-"""Timer: delete expired faceIds from the cache (they are already invisible to lookups)."""
+"""Timer: delete expired faceIds, with their embeddings, from the cache every minute (they are
+already invisible to lookups)."""
 import logging
 
 import azure.functions as func
@@ -9,7 +10,7 @@ bp = func.Blueprint()
 log = logging.getLogger("face.purge")
 
 
-@bp.timer_trigger(schedule="0 */10 * * * *", arg_name="timer", run_on_startup=False,
+@bp.timer_trigger(schedule="0 * * * * *", arg_name="timer", run_on_startup=False,
                   use_monitor=False)
 def face_id_purge(timer: func.TimerRequest) -> None:
     deleted = default_store().purge_expired()

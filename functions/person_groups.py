@@ -10,7 +10,7 @@ import azure.functions as func
 from functions import arguments
 from functions.api import ApiRequest, Reply, operation
 from shared.collections import administration, faces
-from shared.collections.kinds import (ID_PATTERN, LARGE_FACE_LIST, LARGE_PERSON_GROUP,
+from shared.collections.kinds import (LARGE_FACE_LIST, LARGE_PERSON_GROUP, valid_id,
                                       MAX_FACE_USER_DATA, MAX_NAME, MAX_USER_DATA, PERSON_GROUP,
                                       Kind, face_not_found, person_not_found)
 from shared.errors import bad_argument
@@ -79,7 +79,7 @@ def list_groups(kind: Kind, req: ApiRequest) -> list[dict]:
 
 def create_group(kind: Kind, req: ApiRequest) -> None:
     collection_id = group_id(req)
-    if not ID_PATTERN.match(collection_id or ""):
+    if not valid_id(collection_id):
         raise bad_argument(f"Invalid argument {kind.id_field}.")
     body = req.json()
     model = arguments.recognition_model(body.get("recognitionModel"))

@@ -42,7 +42,7 @@ def test_find_many_ids_returns_only_known_ones(store):
     assert set(found) == {f.face_id for f in faces}
 
 
-def test_expired_faces_are_invisible_then_purged(store):
+def test_expired_faces_are_invisible_and_deleted_when_read(store):
     short = [_face(ttl=60) for _ in range(150)]     # more than one transaction per partition
     long = _face(ttl=3600)
     store.save(short + [long])
@@ -51,6 +51,24 @@ def test_expired_faces_are_invisible_then_purged(store):
     assert set(store.find(ids)) == set(ids)
     clock.shift(2)
     assert set(store.find(ids)) == {long.face_id}
-    assert store.purge_expired() >= 150
     clock.reset()      # back in time the short ones would be valid again: only if deleted
     assert set(store.find(ids)) == {long.face_id}
+
+
+def test_expired_faces_that_nobody_reads_are_purged(store):
+    short = [_face(ttl=60) for _ in range(150)]
+    long = _face(ttl=3600)
+    store.save(short + [long])
+    clock.shift(61)
+    assert store.purge_expired() >= 150
+    clock.reset()
+    assert set(store.find([face.face_id for face in short + [long]])) == {long.face_id}
+
+
+def test_the_purge_runs_every_minute():
+    """An unread expired embedding is kept a minute at most (README, "faceIds")."""
+    import function_app
+    from devhost.registry import function_metadata
+    [trigger] = [binding for binding in function_metadata(function_app.app)["face_id_purge"]
+                 ["bindings"] if binding["type"] == "timerTrigger"]
+    assert trigger["schedule"] == "0 * * * * *"

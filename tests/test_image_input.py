@@ -4,6 +4,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import ssl
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -89,9 +90,42 @@ def test_private_and_metadata_hosts_are_refused(server, host):
 
 @pytest.mark.parametrize("address,forbidden", [
     ("8.8.8.8", False), ("2606:4700::1111", False), ("127.0.0.1", True), ("fd00:ec2::254", True),
-    ("::ffff:10.0.0.1", True), ("255.255.255.255", True)])
+    ("::ffff:10.0.0.1", True), ("255.255.255.255", True),
+    ("fec0::1", True), ("feff:ffff::1", True),                       # site-local
+    ("2002:a9fe:a9fe::1", True), ("2002:0a00:0001::1", True),        # 6to4 of link-local, private
+    ("2002:7f00:1::1", True), ("2002:0808:0808::1", False),          # ...loopback; of 8.8.8.8
+    ("64:ff9b::a9fe:a9fe", True), ("64:ff9b::7f00:1", True),         # NAT64
+    ("64:ff9b:1::a00:1", True),
+    ("::169.254.169.254", True), ("::ffff:0:a9fe:a9fe", True),       # compatible, translated
+    ("2001:0:4136:e378:8000:63bf:5601:5656", True),                  # Teredo, client 169.254.169.169
+    ("::ffff:8.8.8.8", False)])
 def test_forbidden_address_classes(address, forbidden):
     assert image_input._forbidden(ipaddress.ip_address(address)) is forbidden
+
+
+@pytest.mark.parametrize("url", ["http://exa\x00mple.com/a.jpg", "http://a\tb.com/x.jpg",
+                                 "http://8.8.8.8\x00/a.jpg", "http://8.8.8.8\x7f/a.jpg",
+                                 "http://[2002:a9fe:a9fe::1]/latest/meta-data",
+                                 "http://[fec0::1]/a.jpg", "http://[::ffff:169.254.169.254]/"])
+def test_hostile_hosts_are_invalid_urls(url):
+    assert _error(_url_body(url)).code == "InvalidURL"
+
+
+def trickle(handler) -> None:
+    """Response headers at one byte every 0.2 s: each read is quick, the whole is not."""
+    for byte in b"HTTP/1.0 200 OK\r\nContent-Type: image/jpeg\r\nX-Padding: " + b"x" * 200:
+        handler.wfile.write(bytes([byte]))
+        handler.wfile.flush()
+        time.sleep(0.2)
+
+
+def test_one_deadline_bounds_the_whole_fetch(server, loopback_allowed, monkeypatch):
+    server.routes["/trickle"] = trickle
+    monkeypatch.setattr(image_input, "FETCH_TIMEOUT", 2.0)
+    started = time.monotonic()
+    error = _error(_url_body(server.url("/trickle")))
+    assert error.code == "InvalidURL" and "too slow" in error.message
+    assert time.monotonic() - started < 3.5
 
 
 def test_allow_listed_loopback_is_fetched(server, loopback_allowed):

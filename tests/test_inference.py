@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import struct
+import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 
@@ -218,7 +219,60 @@ def png_claiming(width: int, height: int) -> bytes:
 @pytest.mark.filterwarnings("error::PIL.Image.DecompressionBombWarning")
 @pytest.mark.parametrize("size", [(30000, 30000), (10000, 10000), (7000, 7000), (20000, 40)])
 def test_decompression_bombs_and_absurd_dimensions(engine, size):
-    expect_error(engine, png_claiming(*size), "InvalidImage")
+    expect_error(engine, png_claiming(*size), "InvalidImageSize")
+
+
+def png_of_zeros(width: int, height: int, bit_depth: int = 8, colour_type: int = 0) -> bytes:
+    """A complete, valid PNG of black pixels: tiny on disk, huge once decoded (a text chunk
+    keeps it over the 1 KB minimum)."""
+    channels = {0: 1, 2: 3}[colour_type]
+    row = bytes(1 + width * channels * bit_depth // 8)
+    packer = zlib.compressobj(9)
+    pixels = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(
+            ">I", zlib.crc32(kind + payload))
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"tEXt", b"pad\0" + b"x" * 1024)
+            + chunk(b"IDAT", pixels) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("width, height, bits, colour", [
+    (8192, 4882, 8, 0), (4097, 2000, 8, 0), (36, 4097, 8, 2), (5000, 3000, 16, 2),
+    (4500, 4500, 16, 0)])
+def test_decoded_size_is_limited_before_decoding(engine, width, height, bits, colour):
+    """The 39 KB PNG of 8192x4882 from the report, and its 16-bit twins, refused from the
+    header: quickly and without the memory of their pixels."""
+    data = png_of_zeros(width, height, bits, colour)
+    assert len(data) < 6 * 1024 * 1024
+    started = time.perf_counter()
+    expect_error(engine, data, "InvalidImageSize")
+    assert time.perf_counter() - started < 0.5
+
+
+def test_the_largest_allowed_image_decodes(engine):
+    assert engine.decode(png_of_zeros(4096, 64, 16, 2)).shape == (64, 4096, 3)
+    assert engine.decode(png_of_zeros(64, 4096, 8, 0)).shape == (4096, 64, 3)
+
+
+def gif_claiming(width: int, height: int) -> bytes:
+    """A GIF whose logical screen is `width` x `height` around one small frame."""
+    frame = Image.effect_noise((64, 64), 60).convert("P")
+    data = bytearray(encode(frame, "GIF"))
+    data[6:10] = struct.pack("<HH", width, height)
+    return bytes(data)
+
+
+@pytest.mark.filterwarnings("error::PIL.Image.DecompressionBombWarning")
+@pytest.mark.parametrize("size", [(65535, 65535), (8000, 100), (100, 5000)])
+def test_gif_logical_screen_bombs(engine, size):
+    expect_error(engine, gif_claiming(*size), "InvalidImageSize")
+
+
+def test_webp_is_refused_before_decoding(engine):
+    photo = Image.effect_noise((256, 256), 60).convert("RGB")
+    expect_error(engine, encode(photo, "WEBP"), "InvalidImage")
 
 
 # --- quality ------------------------------------------------------------------------------

@@ -7,10 +7,16 @@ from dataclasses import dataclass
 
 from shared.errors import FaceError, not_found
 
-ID_PATTERN = re.compile(r"^[a-z0-9-_]{1,64}$")
+_ID = re.compile(r"[a-z0-9-_]{1,64}")
 FACES_PER_PERSON = 248
 # Longest name, userData of a collection or person, userData of a persisted face.
 MAX_NAME, MAX_USER_DATA, MAX_FACE_USER_DATA = 128, 16_384, 1_024
+
+
+def valid_id(value: object) -> bool:
+    """The contract's id pattern, on the whole value (`re.match` with `$` would accept a
+    trailing newline)."""
+    return isinstance(value, str) and _ID.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)
@@ -27,7 +33,7 @@ class Kind:
 
     def check_id(self, collection_id: str, status: int = 404) -> None:
         # An invalid id can name no collection, so Azure answers "not found" for it.
-        if not ID_PATTERN.match(collection_id or ""):
+        if not valid_id(collection_id):
             raise self.not_found(collection_id, status)
 
     def _error(self, code: str, collection_id: str, what: str, status: int) -> FaceError:

@@ -31,7 +31,7 @@ from azure.data.tables import UpdateMode
 
 from shared import clock, settings
 from shared.collections import administration, faces, repository
-from shared.collections.kinds import ID_PATTERN, LARGE_PERSON_GROUP, MAX_NAME
+from shared.collections.kinds import LARGE_PERSON_GROUP, MAX_NAME, valid_id
 from shared.model_names import RECOGNITION_MODELS
 from shared.collections.repository import Collection
 from shared.enrollment import batches, report
@@ -70,7 +70,7 @@ def parse(name: str) -> Target:
     """The target of a blob name (relative to the container); Rejected if it is not one."""
     group_id, _, path = name.partition("/")
     person, _, file = path.partition("/")
-    if not (ID_PATTERN.match(group_id) and person and file and "/" not in file):
+    if not (valid_id(group_id) and person and file and "/" not in file):
         raise Rejected(INVALID_PATH, "Expected <largePersonGroupId>/<person>/<image file>, with "
                                      "a group id of lower-case letters, digits, '-' and '_'.")
     if len(person) > MAX_NAME:

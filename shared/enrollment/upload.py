@@ -18,7 +18,7 @@ from azure.storage.blob import ContainerClient
 
 from shared import settings
 from shared.collections import repository, training
-from shared.collections.kinds import ID_PATTERN, LARGE_PERSON_GROUP
+from shared.collections.kinds import LARGE_PERSON_GROUP, valid_id
 from shared.collections.training import TrainingStatus
 from shared.enrollment import batches, report
 from shared.storage import clients
@@ -88,7 +88,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=3600,
                         help="seconds --wait waits at most for each stage")
     args = parser.parse_args(argv)
-    if not ID_PATTERN.match(args.group):
+    if not valid_id(args.group):
         parser.error("--group: lower-case letters, digits, '-' and '_' (at most 64)")
     if not args.folder.is_dir():
         parser.error(f"{args.folder} is not a folder")

@@ -1,8 +1,10 @@
 """Image bytes -> RGB pixels, with the contract's limits (spec §1, §6).
 
-JPEG, PNG, GIF (first frame) and BMP between 1 KB and 6 MB. Anything Pillow cannot open, a
-truncated file, an image with absurd dimensions or a decompression bomb is InvalidImage (400),
-never an unhandled error."""
+JPEG, PNG, GIF (first frame) and BMP between 1 KB and 6 MB, at most 4096 pixels a side (Azure's
+limit). The dimensions are checked from the header, before a pixel is decoded: a 40 KB PNG can
+claim 8192x4882 pixels (a decompression bomb), and file bytes say nothing about memory. Such an
+image is InvalidImageSize; anything Pillow cannot open or a truncated file is InvalidImage
+(400), never an unhandled error."""
 from __future__ import annotations
 
 import io
@@ -11,15 +13,15 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from shared.errors import invalid_image, invalid_image_size
+from shared.errors import FaceError, invalid_image, invalid_image_size
 
 MIN_BYTES = 1024
 MAX_BYTES = 6 * 1024 * 1024
 # MPO is how Pillow names multi-picture JPEGs straight from many phone cameras.
 FORMATS = {"JPEG", "MPO", "PNG", "GIF", "BMP"}
-MAX_SIDE = 8192
-# Well below Pillow's own bomb limit (89 Mpx), so a bomb is refused before any pixel is decoded.
-MAX_PIXELS = 40_000_000
+# At most 64 MB decoded (4 bytes a pixel in the widest mode Pillow gives these formats) and
+# 50 MB as RGB, well below Pillow's own bomb limit (89 Mpx).
+MAX_SIDE = 4096
 
 
 def decode(data: bytes) -> np.ndarray:
@@ -47,17 +49,20 @@ def load(data: bytes, formats: set[str] = FORMATS, max_bytes: int = MAX_BYTES) -
             image.load()
             return Picture(ImageOps.exif_transpose(image), image.format,
                            getattr(image, "n_frames", 1), dict(image.info))
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning,
-            OSError, ValueError, SyntaxError) as err:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # Pillow's own check, at open, for sizes far beyond ours (the warning is an error where
+        # warnings are).
+        raise _too_large() from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
         # OSError covers truncated data; SyntaxError and ValueError are what some Pillow
-        # plugins raise on malformed headers; the bomb warning is an error where warnings are.
+        # plugins raise on malformed headers.
         raise invalid_image(f"Decoding error, image format unsupported or corrupt: {err}") from None
 
 
 def rgb(image: Image.Image) -> np.ndarray:
     if image.mode in ("I", "I;16", "I;16B", "I;16L"):
         # 16-bit grey: Pillow's own conversion would clip everything above 255 to white.
-        grey = (np.asarray(image.convert("I")) >> 8).astype(np.uint8)
+        grey = (np.asarray(image) >> 8).astype(np.uint8)
         return np.repeat(grey[:, :, None], 3, axis=2)
     return np.asarray(image.convert("RGB"))
 
@@ -66,5 +71,10 @@ def _check_header(image: Image.Image, formats: set[str]) -> None:
     if image.format not in formats:
         raise invalid_image(f"Image format {image.format} is not supported.")
     width, height = image.size
-    if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE and width * height <= MAX_PIXELS):
-        raise invalid_image(f"Image dimensions {width}x{height} are not supported.")
+    if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
+        raise _too_large(f" ({width}x{height} pixels)")
+
+
+def _too_large(detail: str = "") -> FaceError:
+    return invalid_image_size(f"Image dimensions are too big{detail}: at most "
+                              f"{MAX_SIDE}x{MAX_SIDE} pixels are supported.")

@@ -6,10 +6,26 @@ from functools import lru_cache
 
 from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import TableClient, TableServiceClient
-from azure.storage.blob import BlobServiceClient, ContainerClient
+from azure.storage.blob import BlobServiceClient, ContainerClient, ExponentialRetry
 from azure.storage.queue import QueueClient, QueueServiceClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
 from shared import settings
+
+# Storage that does not answer must not hold a request for minutes, as the SDKs' defaults do
+# (20 s connect timeout; blobs and queues retry three times 15 s + 3^n s apart): connect within
+# 3 s, retry a failed connection once, back off briefly. Throttling (503) is still retried.
+CONNECT_TIMEOUT = 3
+_OPTIONS = {
+    "blob": lambda: {"connection_timeout": CONNECT_TIMEOUT, "retry_policy": _storage_retry()},
+    "queue": lambda: {"connection_timeout": CONNECT_TIMEOUT, "retry_policy": _storage_retry()},
+    "table": lambda: {"connection_timeout": CONNECT_TIMEOUT, "retry_connect": 1,
+                      "retry_backoff_factor": 0.4, "retry_backoff_max": 5},
+}
+
+
+def _storage_retry() -> ExponentialRetry:
+    return ExponentialRetry(initial_backoff=0.5, increment_base=2, retry_total=3,
+                            random_jitter_range=0.5, retry_connect=1)
 
 
 def _credential(client_id: str | None):
@@ -18,6 +34,7 @@ def _credential(client_id: str | None):
 
 
 def _make(kind: str, client_cls, **kwargs):
+    kwargs = {**_OPTIONS[kind](), **kwargs}
     cfg = settings.storage_config()
     if cfg.connection_string:
         return client_cls.from_connection_string(cfg.connection_string, **kwargs)

@@ -4,8 +4,11 @@ in Table storage, read back by verify / find similar / group / identify.
 Layout: table `faceids`, PartitionKey = first hex digit of the faceId (16 partitions, so a
 burst of detects spreads over partitions), RowKey = faceId. Lookups of many ids group them by
 partition and ask each partition for up to 14 RowKeys per query (the Table service allows 15
-comparisons per filter), in parallel. Expired entities are invisible to `find` at once and are
-deleted later by `purge_expired` (a timer function)."""
+comparisons per filter), in parallel.
+
+Expiry removes the embedding: an expired entity is invisible to `find` at once, deleted by the
+`find` that meets it, and otherwise by `purge_expired`, which a timer function runs every minute.
+So an embedding outlives its faceId's time to live by about a minute at most."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -99,10 +102,15 @@ class FaceIdStore:
                    for chunk in _chunks(keys, _IDS_PER_QUERY)]
         now = clock.now()
         found: dict[str, StoredFace] = {}
+        expired: list[dict] = []
         for faces in self._parallel(lambda q: self._query(*q), queries):
             for face in faces:
                 if face.expires_at > now:
                     found[wanted[face.face_id]] = face
+                else:
+                    expired.append({"PartitionKey": _partition(face.face_id),
+                                    "RowKey": face.face_id})
+        self._delete(expired)
         return found
 
     def purge_expired(self) -> int:
@@ -110,9 +118,12 @@ class FaceIdStore:
         expired = self._table.query_entities(
             "ExpiresAt le @now", parameters={"now": clock.now()},
             select=["PartitionKey", "RowKey"])
-        transactions = _transactions("delete", expired)
+        return self._delete(list(expired))
+
+    def _delete(self, entities: list[dict]) -> int:
+        transactions = _transactions("delete", entities)
         self._parallel(self._table.submit_transaction, transactions)
-        return sum(len(transaction) for transaction in transactions)
+        return len(entities)
 
     def _query(self, partition: str, row_keys: list[str]) -> list[StoredFace]:
         parameters = {"pk": partition, **{f"r{i}": key for i, key in enumerate(row_keys)}}
