@@ -8,6 +8,8 @@ carry their recognition model (mixing models is rejected, as Azure does):
   detection_01, detection_02, detection_03  ->  YuNet 2023mar, OpenCV Zoo (yunet_2023mar.onnx)
   recognition_01 .. recognition_04          ->  FaceNet Inception-ResNet-v1, 128-d
                                                 (facenet_inception_resnet_v1.onnx)
+  faceLandmarks (detection_01, detection_03) ->  MediaPipe face mesh and iris
+                                                (shared/inference/landmarks.py)
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from shared.errors import FaceError, bad_argument
-from shared.inference import Face, FaceQuality, get_engine
+from shared.inference import Face, FaceLandmarks, FaceQuality, get_engine
 from shared.storage.face_ids import StoredFace, default_store, expiry
 
 DETECTION_MODELS = ("detection_01", "detection_02", "detection_03")
@@ -76,10 +78,8 @@ def parse_attributes(csv: str | None) -> tuple[str, ...]:
 
 def check_options(options: DetectOptions) -> DetectOptions:
     """Combination rules between models and what is asked for (contract §4.1)."""
-    if options.return_landmarks:
-        if options.detection_model == "detection_02":
-            raise bad_argument("'returnLandmarks' is not supported by detection_02.")
-        raise bad_argument("'returnFaceLandmarks' is not supported by this deployment.")
+    if options.return_landmarks and options.detection_model == "detection_02":
+        raise bad_argument("'returnLandmarks' is not supported by detection_02.")
     if options.attributes and options.detection_model == "detection_02":
         raise bad_argument("'returnFaceAttributes' is not supported by detection_02.")
     if ("qualityForRecognition" in options.attributes
@@ -99,9 +99,12 @@ def detect(data: bytes, options: DetectOptions) -> list[dict]:
     face_ids: list[str | None] = [None] * len(faces)
     if options.return_face_id and faces:
         face_ids = _keep(engine.embed(image, faces), rectangles, options)
+    landmarks: list[FaceLandmarks | None] = [None] * len(faces)
+    if options.return_landmarks:
+        landmarks = engine.landmarks(image, faces)
     qualities = [engine.quality(image, face) if options.attributes else None for face in faces]
-    return [_result(face_id, rect, quality, options)
-            for face_id, rect, quality in zip(face_ids, rectangles, qualities)]
+    return [_result(*found, options)
+            for found in zip(face_ids, rectangles, landmarks, qualities)]
 
 
 def rectangle(face: Face, width: int, height: int) -> tuple[int, int, int, int]:
@@ -125,8 +128,8 @@ def _keep(vectors: np.ndarray, rectangles: list, options: DetectOptions) -> list
     return [face.face_id for face in stored]
 
 
-def _result(face_id: str | None, rect: tuple, quality: FaceQuality | None,
-            options: DetectOptions) -> dict:
+def _result(face_id: str | None, rect: tuple, landmarks: FaceLandmarks | None,
+            quality: FaceQuality | None, options: DetectOptions) -> dict:
     left, top, width, height = rect
     result: dict = {}
     if face_id:
@@ -134,6 +137,9 @@ def _result(face_id: str | None, rect: tuple, quality: FaceQuality | None,
     if options.return_recognition_model:
         result["recognitionModel"] = options.recognition_model
     result["faceRectangle"] = {"top": top, "left": left, "width": width, "height": height}
+    if landmarks is not None:
+        result["faceLandmarks"] = {name: {"x": round(x, 1), "y": round(y, 1)}
+                                   for name, (x, y) in landmarks.azure().items()}
     if quality is not None:
         result["faceAttributes"] = attributes(quality, options.attributes)
     return result
