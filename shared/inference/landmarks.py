@@ -16,7 +16,8 @@ few pixels off, the iris model's are placed on the eye itself.
 Which point answers each of Azure's names (Azure's "Left" is the image-left, the subject's
 right: its own samples have pupilLeft.x < pupilRight.x). Mesh indices are those of MediaPipe's
 canonical face mesh; PUPIL_LEFT and PUPIL_RIGHT are the two iris centres, appended after the
-468 mesh points:
+468 mesh points; the eye, brow and nose-root points are the iris model's (REFINED). How they
+were checked: models/README.md.
 
   pupilLeft / pupilRight                 iris centre of the image-left / image-right eye
   noseTip                                1
@@ -24,9 +25,9 @@ canonical face mesh; PUPIL_LEFT and PUPIL_RIGHT are the two iris centres, append
   eyebrowLeftOuter / eyebrowLeftInner    70 / 107     eyebrowRightInner / Outer    336 / 300
   eyeLeftOuter / eyeLeftInner            33 / 133     eyeRightInner / Outer        362 / 263
   eyeLeftTop / eyeLeftBottom             159 / 145    eyeRightTop / Bottom         386 / 374
-  noseRootLeft / noseRootRight           193 / 417    (sides of the nose bridge, eye level)
+  noseRootLeft / noseRootRight           193 / 417    (sides of the nose bridge, pupil level)
   noseLeftAlarTop / noseRightAlarTop     131 / 360    (upper ends of the alar creases)
-  noseLeftAlarOutTip / RightAlarOutTip   64 / 294     (outermost points of the wings)
+  noseLeftAlarOutTip / RightAlarOutTip   64 / 294     (lower outer corners of the wings)
   upperLipTop / upperLipBottom           0 / 13       underLipTop / underLipBottom  14 / 17
 """
 from __future__ import annotations
@@ -150,8 +151,12 @@ def eye_crops(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def to_image(points: np.ndarray, forward: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Crop-pixel (x, y, z) rows -> image (x, y) float32 and z scaled like x and y."""
+    """Crop-pixel (x, y, z) rows -> image (x, y) float32 and z scaled like x and y.
+
+    The models and Pillow's warp measure from the pixels' edges (a pixel's centre is at +0.5);
+    the detector, and so the face rectangle, counts pixels from their centres: the points are
+    given that way too."""
     inverse = np.linalg.inv(np.vstack([forward, [0, 0, 1]]))[:2]
-    xy = points[:, :2] @ inverse[:, :2].T + inverse[:, 2]
+    xy = points[:, :2] @ inverse[:, :2].T + inverse[:, 2] - 0.5
     scale = np.sqrt(abs(np.linalg.det(inverse[:, :2])))
     return xy.astype(np.float32), (points[:, 2] * scale).astype(np.float32)
