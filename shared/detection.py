@@ -1,6 +1,7 @@
 """Detect: running the engine, keeping faceIds, and the response in the wire shape (contract
 §4.3, §5 FaceDetectionResult). The options arrive parsed (functions/detect.py); the combination
-rules between them are here. Model names: shared/model_names.py."""
+rules between them are here. Model names: shared/model_names.py; the landmarks (detection_01 and
+detection_03) come from MediaPipe's face mesh and iris models (shared/inference/landmarks.py)."""
 from __future__ import annotations
 
 import uuid
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from shared.errors import FaceError, bad_argument
-from shared.inference import Face, FaceQuality, pipeline
+from shared.inference import Face, FaceLandmarks, FaceQuality, pipeline
 from shared.model_names import QUALITY_MODELS
 from shared.storage.face_ids import StoredFace, default_store, expiry
 
@@ -57,10 +58,8 @@ def parse_attributes(csv: str | None) -> tuple[str, ...]:
 
 def check_options(options: DetectOptions) -> DetectOptions:
     """Combination rules between models and what is asked for (contract §4.1)."""
-    if options.return_landmarks:
-        if options.detection_model == "detection_02":
-            raise bad_argument("'returnLandmarks' is not supported by detection_02.")
-        raise bad_argument("'returnFaceLandmarks' is not supported by this deployment.")
+    if options.return_landmarks and options.detection_model == "detection_02":
+        raise bad_argument("'returnLandmarks' is not supported by detection_02.")
     if options.attributes and options.detection_model == "detection_02":
         raise bad_argument("'returnFaceAttributes' is not supported by detection_02.")
     if ("qualityForRecognition" in options.attributes
@@ -77,9 +76,12 @@ def detect(data: bytes, options: DetectOptions) -> list[dict]:
     face_ids: list[str | None] = [None] * len(found.faces)
     if options.return_face_id and found.faces:
         face_ids = _keep(found.embed(), rectangles, options)
+    landmarks: list[FaceLandmarks | None] = [None] * len(found.faces)
+    if options.return_landmarks and found.faces:
+        landmarks = found.landmarks()
     qualities = [found.quality(face) if options.attributes else None for face in found.faces]
-    return [_result(face_id, rect, quality, options)
-            for face_id, rect, quality in zip(face_ids, rectangles, qualities)]
+    return [_result(*result, options)
+            for result in zip(face_ids, rectangles, landmarks, qualities)]
 
 
 def rectangle(face: Face, width: int, height: int) -> tuple[int, int, int, int]:
@@ -103,8 +105,8 @@ def _keep(vectors: np.ndarray, rectangles: list, options: DetectOptions) -> list
     return [face.face_id for face in stored]
 
 
-def _result(face_id: str | None, rect: tuple, quality: FaceQuality | None,
-            options: DetectOptions) -> dict:
+def _result(face_id: str | None, rect: tuple, landmarks: FaceLandmarks | None,
+            quality: FaceQuality | None, options: DetectOptions) -> dict:
     left, top, width, height = rect
     result: dict = {}
     if face_id:
@@ -112,6 +114,9 @@ def _result(face_id: str | None, rect: tuple, quality: FaceQuality | None,
     if options.return_recognition_model:
         result["recognitionModel"] = options.recognition_model
     result["faceRectangle"] = {"top": top, "left": left, "width": width, "height": height}
+    if landmarks is not None:
+        result["faceLandmarks"] = {name: {"x": round(x, 1), "y": round(y, 1)}
+                                   for name, (x, y) in landmarks.azure().items()}
     if quality is not None:
         result["faceAttributes"] = attributes(quality, options.attributes)
     return result

@@ -115,7 +115,6 @@ def test_url_body_on_the_same_route(client, photos, monkeypatch):
     ({"returnFaceAttributes": "headPose,colour"}, "BadArgument"),
     ({"returnFaceAttributes": "glasses"}, "BadArgument"),
     ({"returnFaceAttributes": "qualityForRecognition"}, "BadArgument"),   # recognition_01
-    ({"returnFaceLandmarks": "true"}, "BadArgument"),
     ({"detectionModel": "detection_02", "returnFaceAttributes": "blur"}, "BadArgument"),
     ({"detectionModel": "detection_02", "returnFaceLandmarks": "true"}, "BadArgument"),
 ])

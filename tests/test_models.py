@@ -1,6 +1,7 @@
 """The model files: built from their pinned sources, reproducible, and computing what the
 originals compute (YuNet as published; the FaceNet recognizer as Keras defines its layers,
-recomputed here in numpy straight from the HDF5 file)."""
+recomputed here in numpy straight from the HDF5 file; MediaPipe's face mesh and iris models as
+the TFLite interpreter runs them)."""
 from __future__ import annotations
 
 import io
@@ -12,9 +13,12 @@ import h5py
 import numpy as np
 import onnxruntime as ort
 import pytest
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
 from PIL import Image
 
 from models import build, facenet
+from shared.inference import align, landmarks
+from shared.inference.detector import Detector
 from shared.models_status import file_sha256
 
 MANIFEST = build.MODELS_DIR / build.MANIFEST
@@ -172,3 +176,58 @@ def test_converter_refuses_a_layer_it_does_not_know(tmp_path):
         h5.create_group("model_weights")
     with pytest.raises(facenet.FormatError, match="act"):
         facenet.convert(stream.getvalue())
+
+
+# --- MediaPipe's models against the TFLite interpreter's reference kernels -----------------
+
+def tflite_run(model: bytes, crop: np.ndarray) -> list[np.ndarray]:
+    interpreter = Interpreter(model_content=model,
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], crop[None])
+    interpreter.invoke()
+    return [interpreter.get_tensor(o["index"]) for o in interpreter.get_output_details()]
+
+
+@pytest.fixture(scope="module")
+def face_crops(faces_dir) -> dict[str, np.ndarray]:
+    """Mesh and eye crops of the four faces of identification1.jpg, made as the engine makes
+    them (float32 RGB in [0, 1])."""
+    image = np.asarray(Image.open(faces_dir / "azure-samples" / "identification1.jpg")
+                       .convert("RGB"))
+    faces = Detector(session(build.MODELS_DIR / MODELS["detector"].file)).detect(image)
+    picture = Image.fromarray(image)
+    mesh = [align.warp(picture, landmarks.face_crop(face), landmarks.MESH_SIZE,
+                       Image.BILINEAR) for face in faces]
+    # Eye crops around YuNet's eye points, the second one flipped as the engine does.
+    eyes = [align.warp(picture, forward, landmarks.EYE_SIZE, Image.BILINEAR) for face in faces
+            for forward in landmarks.eye_crops(_eye_corners(face.landmarks))]
+    return {"face_mesh": np.stack(mesh).astype(np.float32) / 255,
+            "iris": np.stack(eyes).astype(np.float32) / 255}
+
+
+def _eye_corners(five: np.ndarray) -> np.ndarray:
+    """Stand-in mesh with only the eye corners set, 0.2 eye distances either side of each eye."""
+    points = np.zeros((landmarks.MESH_POINTS, 2), np.float32)
+    half = (five[1] - five[0]) * 0.2
+    for eye, (start, end) in zip(five[:2], (landmarks.LEFT_EYE_CORNERS,
+                                              landmarks.RIGHT_EYE_CORNERS)):
+        points[start], points[end] = eye - half, eye + half
+    return points
+
+
+@pytest.mark.parametrize("name", ["face_mesh", "iris"])
+def test_mediapipe_models_equal_the_tflite_interpreter(face_crops, name):
+    crops = face_crops[name]
+    converted = session(build.MODELS_DIR / MODELS[name].file)
+    ours = converted.run(None, {converted.get_inputs()[0].name: crops})
+    reference = [tflite_run(original(name), crop) for crop in crops]
+    assert len(crops) == {"face_mesh": 4, "iris": 8}[name]
+    for output, expected in zip(ours, zip(*reference)):
+        expected = np.concatenate(expected)
+        assert output.shape == expected.shape
+        assert np.abs(output - expected).max() <= 1e-3          # crop pixels (or logits)
+    # The points land on the crop: the models saw faces and eyes.
+    points = ours[0].reshape(len(crops), -1, 3)[..., :2]
+    size = crops.shape[1]
+    assert np.all((points > 0) & (points < size))

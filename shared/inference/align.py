@@ -39,13 +39,28 @@ def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 def chip(image: Image.Image, landmarks: np.ndarray, padding: float = PADDING) -> np.ndarray:
     """(CHIP_SIZE, CHIP_SIZE, 3) uint8 RGB chip of one face."""
     forward = similarity(landmarks.astype(np.float64), chip_points(padding))
+    return warp(image, forward, CHIP_SIZE, Image.BICUBIC)
+
+
+def warp(image: Image.Image, forward: np.ndarray, size: int,
+         resample: Image.Resampling) -> np.ndarray:
+    """(size, size, 3) uint8: the image through the 2x3 affine map `forward` (image pixels ->
+    output pixels)."""
     # Sampling a large face down by more than 2x would alias; shrink the image by an integer
-    # factor first (Pillow's reduce averages blocks).
+    # factor first (Pillow's reduce averages blocks), only the part that the output shows (a
+    # phone photo is ten times the pixels of a face).
     factor = int(1 / np.sqrt(abs(np.linalg.det(forward[:, :2]))))
     if factor >= 2:
-        image = image.reduce(factor)
-        forward = forward @ np.diag([factor, factor, 1.0])
-    inverse = np.linalg.inv(np.vstack([forward, [0, 0, 1]]))[:2]
-    warped = image.transform((CHIP_SIZE, CHIP_SIZE), Image.AFFINE, inverse.ravel(),
-                             resample=Image.BICUBIC)
-    return np.asarray(warped)
+        corners = _inverse(forward) @ np.array([[0, size, 0, size], [0, 0, size, size],
+                                                [1, 1, 1, 1]])
+        left, top = np.floor(corners.min(axis=1)).astype(int) - factor
+        right, bottom = np.ceil(corners.max(axis=1)).astype(int) + factor
+        image = image.crop((left, top, right, bottom)).reduce(factor)
+        forward = forward @ np.array([[factor, 0, left], [0, factor, top], [0, 0, 1.0]])
+    inverse = _inverse(forward)
+    return np.asarray(image.transform((size, size), Image.AFFINE, inverse.ravel(),
+                                      resample=resample))
+
+
+def _inverse(forward: np.ndarray) -> np.ndarray:
+    return np.linalg.inv(np.vstack([forward, [0, 0, 1]]))[:2]

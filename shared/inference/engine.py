@@ -15,11 +15,13 @@ from shared.models_status import file_sha256
 from shared.inference import calibration, images, quality
 from shared.inference.align import chip_points
 from shared.inference.detector import Detector, Face
+from shared.inference.landmarks import FaceLandmarks, LandmarkModel
 from shared.inference.quality import FaceQuality
 from shared.inference.recognizer import Recognizer
 
 DETECTOR_FILE = "yunet_2023mar.onnx"
 RECOGNIZER_FILE = "facenet_inception_resnet_v1.onnx"
+MESH_FILE, IRIS_FILE = "mediapipe_face_landmark.onnx", "mediapipe_iris_landmark.onnx"
 # Committed with the code (unlike the built models), fitted by `bench/evaluate.py --calibrate`.
 CALIBRATION_DIR = settings.ROOT / "models"
 # Share of identify searches for a person who is not enrolled that may still return a candidate
@@ -34,6 +36,8 @@ class Engine:
         self.recognizer = Recognizer(_session(recognizer_path, threads))
         self.recognizer_sha256 = file_sha256(recognizer_path)
         self.calibration = calibration.load(CALIBRATION_DIR, self.recognizer_sha256)
+        self.landmark_model = LandmarkModel(_session(models_dir / MESH_FILE, threads),
+                                            _session(models_dir / IRIS_FILE, threads))
 
     @staticmethod
     def decode(data: bytes) -> np.ndarray:
@@ -44,6 +48,9 @@ class Engine:
 
     def embed(self, image: np.ndarray, faces: list[Face]) -> np.ndarray:
         return self.recognizer.embed(image, [face.landmarks for face in faces])
+
+    def landmarks(self, image: np.ndarray, faces: list[Face]) -> list[FaceLandmarks]:
+        return self.landmark_model.landmarks(image, faces)
 
     @staticmethod
     def quality(image: np.ndarray, face: Face) -> FaceQuality:
@@ -64,11 +71,13 @@ class Engine:
         return max(self.same_person_similarity, self.calibration.similarity_at_far(far))
 
     def warm_up(self) -> None:
-        """Run both models once so the first request does not pay for lazy initialisation."""
+        """Run every model once so the first request does not pay for lazy initialisation."""
         image = np.full((480, 640, 3), 128, np.uint8)
         self.detect(image)
         points = chip_points().astype(np.float32) + 100
-        self.embed(image, [Face(100, 100, 150, 150, 1.0, points)])
+        faces = [Face(100, 100, 150, 150, 1.0, points)]
+        self.embed(image, faces)
+        self.landmarks(image, faces)
 
 
 def _session(path: Path, threads: int) -> ort.InferenceSession:

@@ -14,6 +14,7 @@ import numpy as np
 
 from shared.inference.detector import MIN_FACE, Face
 from shared.inference.engine import get_engine
+from shared.inference.landmarks import FaceLandmarks
 from shared.inference.quality import FaceQuality
 
 # The largest face add-face and enrollment accept (contract: 36 to 4096 pixels a side).
@@ -43,6 +44,9 @@ class FoundFaces:
 
     def embed(self) -> np.ndarray:
         return get_engine().embed(self.image, self.faces)
+
+    def landmarks(self) -> list[FaceLandmarks]:
+        return get_engine().landmarks(self.image, self.faces)
 
 
 def find_faces(data: bytes) -> FoundFaces:
