@@ -6,8 +6,8 @@ results do not depend on the name; the names exist for wire compatibility and so
 carry their recognition model (mixing models is rejected, as Azure does):
 
   detection_01, detection_02, detection_03  ->  YuNet 2023mar, OpenCV Zoo (yunet_2023mar.onnx)
-  recognition_01 .. recognition_04          ->  FaceNet Inception-ResNet-v1, 128-d
-                                                (facenet_inception_resnet_v1.onnx)
+  recognition_01 .. recognition_04          ->  FaceNet Inception-ResNet-v1 (int8) and dlib's
+                                                ResNet fused, 256-d (shared/inference/recognizer.py)
 """
 from __future__ import annotations
 

@@ -300,7 +300,7 @@ def test_face_lists_search_without_persons(azurite, kind):
     collection = repository.get_collection(kind, list_id)
     if kind is FACE_LIST:
         with pytest.raises(service.FaceError) as raised:
-            service.find_similar(kind, list_id, cached_face(unit(RNG.normal(size=128))), 3,
+            service.find_similar(kind, list_id, cached_face(unit(RNG.normal(size=shards.DIM))), 3,
                                  "matchFace")
         assert raised.value.code == "FaceListNotReady"
     vectors = unit(RNG.normal(size=(6, shards.DIM)))

@@ -21,6 +21,7 @@ from shared.enrollment import batches, report
 from shared.enrollment import enroll
 from shared.enrollment.enroll import Busy, Rejected, Target, parse
 from shared.enrollment.upload import container
+from shared.inference.recognizer import EMBEDDING_DIM
 from shared.runtime.blobs import RECEIPTS_CONTAINER
 from shared.runtime.host import LocalHost
 from shared.storage import clients
@@ -209,7 +210,7 @@ def test_a_person_at_the_face_limit_is_reported_not_retried(client, faces_dir):
     first = enroll.enroll(f"{group_id}/family1-dad/1.jpg",
                           (samples / "Family1-Dad1.jpg").read_bytes())
     collection = repository.get_collection(LARGE_PERSON_GROUP, group_id)
-    vectors = np.random.default_rng(5).normal(size=(FACES_PER_PERSON - 1, 128))
+    vectors = np.random.default_rng(5).normal(size=(FACES_PER_PERSON - 1, EMBEDDING_DIM))
     for vector in vectors.astype(np.float32):
         service.store_face(collection, first.person_id, vector / np.linalg.norm(vector), None)
 

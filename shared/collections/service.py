@@ -437,7 +437,7 @@ def _default_identify_confidence(snapshot: snapshots.Snapshot) -> float:
 
 
 def person_faces(kind: Kind, collection_id: str, person_id: str) -> tuple[str, np.ndarray]:
-    """(recognition model, (n, 128) embeddings) of a person's current faces (no training
+    """(recognition model, (n, EMBEDDING_DIM) embeddings) of a person's current faces (no training
     needed), for face-to-person verify. Unknown group or person: the 400 errors verify answers."""
     collection = repository.get_collection(kind, collection_id, status=400)
     person = repository.get_person(collection.storage_id, _person_id(person_id, 400), 400)

@@ -22,9 +22,10 @@ from azure.core.exceptions import (HttpResponseError, ResourceExistsError, Resou
 from azure.storage.blob import BlobBlock, BlobClient, ContainerClient
 
 from shared.storage import clients
+from shared.inference.recognizer import EMBEDDING_DIM
 
 CONTAINER = "collections"
-DIM = 128
+DIM = EMBEDDING_DIM
 RECORD = np.dtype([("face", "V16"), ("owner", "V16"), ("vector", "<f4", (DIM,))])
 COMPACT_AT = 1000        # committed blocks; every add re-sends the list, so keep it short
 _RETRIES = 50

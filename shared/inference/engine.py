@@ -4,6 +4,7 @@ One Engine per process (get_engine). Its ONNX Runtime sessions are created once,
 or by warm_up(); InferenceSession.run is safe to call from concurrent requests."""
 from __future__ import annotations
 
+import hashlib
 import threading
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from shared.inference.quality import FaceQuality
 from shared.inference.recognizer import Recognizer
 
 DETECTOR_FILE = "yunet_2023mar.onnx"
-RECOGNIZER_FILE = "facenet_inception_resnet_v1.onnx"
+# The two recognizers fused by shared/inference/recognizer.py.
+RECOGNIZER_FILES = ("facenet_inception_resnet_v1_int8.onnx", "dlib_resnet_v1.onnx")
 # Committed with the code (unlike the built models), fitted by `bench/evaluate.py --calibrate`.
 CALIBRATION_DIR = settings.ROOT / "models"
 # Share of identify searches for a person who is not enrolled that may still return a candidate
@@ -30,9 +32,11 @@ IDENTIFY_FPIR = 0.05
 class Engine:
     def __init__(self, models_dir: Path, threads: int):
         self.detector = Detector(_session(models_dir / DETECTOR_FILE, threads))
-        recognizer_path = models_dir / RECOGNIZER_FILE
-        self.recognizer = Recognizer(_session(recognizer_path, threads))
-        self.recognizer_sha256 = file_sha256(recognizer_path)
+        paths = [models_dir / name for name in RECOGNIZER_FILES]
+        self.recognizer = Recognizer(*(_session(path, threads) for path in paths))
+        # One checksum for the pair: the calibration holds for these two files together.
+        self.recognizer_sha256 = hashlib.sha256(
+            "".join(file_sha256(path) for path in paths).encode()).hexdigest()
         self.calibration = calibration.load(CALIBRATION_DIR, self.recognizer_sha256)
 
     @staticmethod
