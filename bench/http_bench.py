@@ -206,13 +206,16 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--detect-only", action="store_true",
+                        help="only the detect figures and the face_recognition peer")
     args = parser.parse_args()
     image = one_face_640x480()
     with local_stack() as base_url:
         api = Api(base_url)
         bench_peer(image, bench_latency(api, image))
         bench_throughput(api, image, args.seconds, args.concurrency)
-        bench_collections(api)
+        if not args.detect_only:
+            bench_collections(api)
     print(f"(machine: {os.cpu_count()} cores, shared with other work while measuring)")
 
 

@@ -23,8 +23,9 @@ def unit(vectors: np.ndarray) -> np.ndarray:
     return (vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)).astype(np.float32)
 
 
-def near(vector: np.ndarray, noise: float = 0.05) -> np.ndarray:
-    return unit(vector + RNG.normal(0, noise, vector.shape))
+def near(vector: np.ndarray, noise: float = 0.57) -> np.ndarray:
+    """`vector` plus random noise of about that length (cosine about 0.87 for noise 0.57)."""
+    return unit(vector + RNG.normal(0, noise / np.sqrt(vector.shape[-1]), vector.shape))
 
 
 def make_group(kind, persons: int, faces_each: int = 2):
