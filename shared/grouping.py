@@ -7,7 +7,8 @@ A merge joins whole clusters, so its mistakes compound: it needs a strict GROUP_
 With the calibration of models/calibration.json (a scale of false-match rates) verify's own 0.5
 (one different-person pair in 10,000) is that: it sits where the best F1 was measured under
 the earlier logistic calibration (confidence 0.9999 there, a false-match rate of about 1e-4;
-pairwise precision / recall 0.99 / 0.93 on 1000 LFW faces of 410 people, bench/http_bench.py).
+pairwise precision / recall 0.99 / 0.93 on 1000 LFW faces of 410 people, bench/http_bench.py;
+not yet re-measured with the fused recognizer of issue 14).
 Ties are broken by index, so the same input gives the
 same groups."""
 from __future__ import annotations
