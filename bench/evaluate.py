@@ -2,7 +2,10 @@
 
 * Verification on LFW (lfw/pairs.tsv, folds 1-2, 1,200 pairs): accuracy with the threshold
   chosen on one fold and applied to the other (mean of both), TAR at FAR=1e-3 over all pairs,
-  and how the calibrated confidence splits them. `--calibrate` refits models/calibration.json.
+  the verify threshold's accuracy, and the spread of the same-person confidences (each fold
+  scored by a calibration fitted on the other). `--calibrate` refits models/calibration.json
+  (the impostor curve, from every different-person pair of the LFW photos).
+* The Azure quickstart siblings (Family1 son and daughter): verify and identify.
 * Detection on detection/gt.tsv (a detection matches a ground-truth box at IoU >= 0.4): recall
   over all faces and over faces of at least 36 px, false positives.
 * Landmarks on the Caltech faces of detection/gt_detail.tsv (eye centres, nose tip, mouth
@@ -56,19 +59,23 @@ def lfw_embeddings(engine: Engine, files: list[str]) -> dict[str, np.ndarray]:
     return vectors
 
 
-def lfw_pairs(engine: Engine) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """similarity, same (bool), fold of every pair; a photo without a face scores -1."""
+def lfw_vectors(engine: Engine) -> dict[str, np.ndarray]:
+    """The embedding of every LFW photo (the central face), by file name."""
+    files = sorted(f"{p.parent.name}/{p.name}" for p in (FACES / "lfw").glob("*/*.jpg"))
+    return lfw_embeddings(engine, files)
+
+
+def lfw_pairs(vectors: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+    """similarity and same (bool) of every pair of pairs.tsv, and the rows; a photo without a
+    face scores -1."""
     pairs = read_tsv(FACES / "lfw" / "pairs.tsv")
-    files = sorted({p[k] for p in pairs for k in ("file1", "file2")})
-    vectors = lfw_embeddings(engine, files)
-    print(f"LFW: {len(pairs)} pairs of {len(files)} photos, {len(files) - len(vectors)} "
-          f"photos without a detected face")
+    missing = {p[k] for p in pairs for k in ("file1", "file2")} - set(vectors)
+    print(f"LFW: {len(pairs)} pairs, {len(missing)} photos without a detected face")
     similarity = np.array([float(vectors[p["file1"]] @ vectors[p["file2"]])
                            if p["file1"] in vectors and p["file2"] in vectors else -1.0
                            for p in pairs])
     same = np.array([p["same"] == "1" for p in pairs])
-    folds = np.array([p["fold"] for p in pairs])
-    return similarity, same, folds
+    return similarity, same, pairs
 
 
 def cross_validated_accuracy(similarity, same, folds) -> float:
@@ -88,12 +95,9 @@ def tar_at_far(similarity, same, far: float = FAR) -> float:
     return float(np.mean(similarity[same] > threshold))
 
 
-def lfw_impostors(engine: Engine) -> np.ndarray:
-    """Similarities of every pair of LFW photos of different people (about a million)."""
-    folder = FACES / "lfw"
-    files = sorted(f"{p.parent.name}/{p.name}" for p in folder.glob("*/*.jpg"))
-    vectors = lfw_embeddings(engine, files)
-    names = list(vectors)
+def impostors(vectors: dict[str, np.ndarray], files: set[str] | None = None) -> np.ndarray:
+    """Similarities of every pair of photos (of `files`, default all) of different people."""
+    names = sorted(files & set(vectors) if files is not None else vectors)
     matrix = np.stack([vectors[name] for name in names])
     person = np.array([name.split("/")[0] for name in names])
     upper = np.triu_indices(len(names), 1)
@@ -101,22 +105,68 @@ def lfw_impostors(engine: Engine) -> np.ndarray:
     return (matrix @ matrix.T)[upper][different]
 
 
+def spread(vectors, similarity, same, pairs) -> np.ndarray:
+    """Confidences of the same-person pairs, each fold scored with a calibration fitted on the
+    other fold's photos only (the two folds share no person), so that nothing is scored by a
+    curve fitted on it."""
+    folds = np.array([p["fold"] for p in pairs])
+    confidences = []
+    for fold in np.unique(folds):
+        other = {p[k] for p in pairs if p["fold"] != fold for k in ("file1", "file2")}
+        fitted = calibration.fit(impostors(vectors, other), "")
+        confidences.append(fitted.confidence(similarity[same & (folds == fold)]))
+    return np.round(np.concatenate(confidences), 5)   # as the API rounds them
+
+
 def verification(engine: Engine, refit: bool) -> None:
-    similarity, same, folds = lfw_pairs(engine)
+    vectors = lfw_vectors(engine)
+    similarity, same, pairs = lfw_pairs(vectors)
+    folds = np.array([p["fold"] for p in pairs])
     accuracy, tar = cross_validated_accuracy(similarity, same, folds), tar_at_far(similarity, same)
     print(f"  accuracy (threshold cross-validated over folds): {accuracy:.2%}")
     print(f"  TAR at FAR={FAR:g}: {tar:.2%}")
     if refit:
-        fitted = calibration.fit(similarity, same, engine.recognizer_sha256,
-                                 lfw_impostors(engine))
-        fitted.save(CALIBRATION_DIR, fitted_on="LFW folds 1-2 (lfw/pairs.tsv)",
+        fitted = calibration.fit(impostors(vectors), engine.recognizer_sha256)
+        fitted.save(CALIBRATION_DIR, fitted_on="every different-person pair of the LFW photos",
                     lfw_accuracy=round(accuracy, 4), lfw_tar_at_far_1e_3=round(tar, 4))
         engine.calibration = fitted
         print(f"  wrote {CALIBRATION_DIR / calibration.FILE_NAME}")
     confidence = engine.confidence(similarity)
-    print(f"  calibrated: threshold {engine.same_person_similarity:.4f}, accuracy at "
-          f"confidence 0.5 {np.mean((confidence >= 0.5) == same):.2%}, mean confidence "
-          f"same {confidence[same].mean():.3f} / different {confidence[~same].mean():.3f}")
+    print(f"  verify threshold (confidence 0.5, FAR {calibration.VERIFY_FAR:g}): similarity "
+          f"{engine.same_person_similarity:.4f}; LFW pairs at it: accuracy "
+          f"{np.mean((confidence >= 0.5) == same):.2%}, same-person accepted "
+          f"{np.mean(confidence[same] >= 0.5):.2%}, different-person accepted "
+          f"{np.mean(confidence[~same] >= 0.5):.2%}")
+    graded = spread(vectors, similarity, same, pairs)
+    q1, median, q3 = np.percentile(graded, [25, 50, 75])
+    print(f"  same-person confidences (calibration fitted on the other fold): quartiles "
+          f"{q1:.3f} / {median:.3f} / {q3:.3f}, IQR {q3 - q1:.3f}, at 1.0: {np.mean(graded >= 1):.1%}")
+
+
+def siblings(engine: Engine) -> None:
+    """The Azure quickstart family: verify each son photo against each daughter photo, and
+    identify the son against Dad, Mom and Daughter enrolled (he is not) at the default
+    threshold."""
+    folder = FACES / "azure-samples"
+
+    def vectors(person: str) -> np.ndarray:
+        found = []
+        for path in sorted(folder.glob(f"Family1-{person}*.jpg")):
+            image = read_image(engine, path)
+            found.append(engine.embed(image, engine.detect(image)[:1])[0])
+        return np.stack(found)
+    son, daughter = vectors("Son"), vectors("Daughter")
+    confidence = engine.confidence(son @ daughter.T)
+    print(f"Family1 son vs daughter: {int(np.sum(confidence >= 0.5))} of {confidence.size} pairs "
+          f"identical, confidences {np.round(np.sort(confidence.ravel()), 3).tolist()}")
+    gallery = {"Dad": vectors("Dad"), "Mom": vectors("Mom"), "Daughter": daughter}
+    minimum = engine.identify_similarity(sum(len(v) for v in gallery.values()))
+    for index, query in enumerate(son, 1):
+        best = {name: float((faces @ query).max()) for name, faces in gallery.items()}
+        found = [name for name, value in best.items() if value >= minimum]
+        print(f"  identify Son{index} (not enrolled) against Dad, Mom, Daughter: "
+              f"{found or 'no candidate'} (best {max(best, key=best.get)}, confidence "
+              f"{engine.confidence(max(best.values())):.3f})")
 
 
 # --- detection ----------------------------------------------------------------------------
@@ -277,6 +327,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     engine = get_engine()
     verification(engine, args.calibrate)
+    siblings(engine)
     detection(engine)
     landmarks(engine)
     azure_samples(engine)

@@ -13,12 +13,13 @@ import uuid
 import numpy as np
 
 from bench.identify_bench import QUERIES, enrol, percentiles, timed, train
+from shared.inference.recognizer import EMBEDDING_DIM
 
 
 def cached_probes(vectors: np.ndarray, rng: np.random.Generator) -> list[str]:
     """faceIds, in the faceId cache, of noisy copies of the first QUERIES enrolled faces."""
     from shared.storage.face_ids import StoredFace, default_store, expiry
-    probes = vectors[:QUERIES] + rng.normal(0, 0.02, (QUERIES, 128)).astype(np.float32)
+    probes = vectors[:QUERIES] + rng.normal(0, 0.02, (QUERIES, EMBEDDING_DIM)).astype(np.float32)
     probes /= np.linalg.norm(probes, axis=1, keepdims=True)
     face_ids = [str(uuid.uuid4()) for _ in probes]
     default_store().save([StoredFace(f, p, "recognition_01", (0, 0, 1, 1), expiry(3600))

@@ -1,6 +1,7 @@
 """HTTP benchmark of the stateless operations on the local stack (Azurite + the local runtime):
 
-* detect latency (p50, p95) of a 640x480 one-face JPEG, one request at a time;
+* detect latency (p50, p95) of a 640x480 one-face JPEG with a faceId, one request at a time,
+  and the face_recognition library (dlib) on the same JPEG in process, for the ratio;
 * sustained detect requests/s with several clients at once;
 * find similar (matchFace and matchPerson) over 1000 faceIds and group of 1000 faceIds, with
   the faces of 1000 LFW photos; the grouping is scored against the LFW identities.
@@ -12,8 +13,11 @@ from __future__ import annotations
 import argparse
 import io
 import itertools
+import json
 import os
 import statistics
+import subprocess
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +31,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 FACES = Path(os.environ.get("FACE_DATA_DIR", ROOT.parent / "shared" / "faces"))
 KEY = "bench-key"
+PEER_PYTHON = ROOT / ".tools" / "face_recognition" / "bin" / "python"
 GROUP_SIZE = 1000
 
 
@@ -91,12 +96,32 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-def bench_latency(api: Api, image: bytes, count: int = 60) -> None:
+def bench_latency(api: Api, image: bytes, count: int = 60) -> float:
+    """p50 of detect with a faceId, one request at a time."""
     for _ in range(5):
         api.detect(image)
     latencies = [timed(lambda: api.detect(image))[0] for _ in range(count)]
     print(f"detect 640x480 one face, sequential x{count}: p50 {percentile(latencies, 0.5):.1f} ms,"
           f" p95 {percentile(latencies, 0.95):.1f} ms, mean {statistics.mean(latencies):.1f} ms")
+    return percentile(latencies, 0.5)
+
+
+def bench_peer(image: bytes, ours_p50: float, count: int = 30) -> None:
+    """face_recognition (dlib) on the same JPEG, in process, right after our own figures."""
+    if not PEER_PYTHON.is_file():
+        print(f"face_recognition peer: {PEER_PYTHON} missing (`make bench` installs it)")
+        return
+    with tempfile.NamedTemporaryFile(suffix=".jpg") as photo:
+        photo.write(image)
+        photo.flush()
+        output = subprocess.run([str(PEER_PYTHON), str(ROOT / "bench" / "face_recognition_peer.py"),
+                                 photo.name, str(count)], check=True, capture_output=True,
+                                text=True).stdout
+    result = json.loads(output)
+    theirs = percentile(result["ms"], 0.5)
+    print(f"face_recognition on the same photo, in process x{count} ({result['faces']} face): "
+          f"p50 {theirs:.1f} ms, p95 {percentile(result['ms'], 0.95):.1f} ms; detect with "
+          f"faceId over HTTP is {theirs / ours_p50:.1f}x faster")
 
 
 def bench_throughput(api: Api, image: bytes, seconds: float, concurrency: int) -> None:
@@ -181,13 +206,16 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--detect-only", action="store_true",
+                        help="only the detect figures and the face_recognition peer")
     args = parser.parse_args()
     image = one_face_640x480()
     with local_stack() as base_url:
         api = Api(base_url)
-        bench_latency(api, image)
+        bench_peer(image, bench_latency(api, image))
         bench_throughput(api, image, args.seconds, args.concurrency)
-        bench_collections(api)
+        if not args.detect_only:
+            bench_collections(api)
     print(f"(machine: {os.cpu_count()} cores, shared with other work while measuring)")
 
 

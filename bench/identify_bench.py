@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from shared.inference.recognizer import EMBEDDING_DIM
+
 WORKERS = 2
 QUERIES = 200
 
@@ -37,7 +39,7 @@ def rss_bytes() -> int:
 
 
 def random_units(rng: np.random.Generator, count: int) -> np.ndarray:
-    vectors = rng.standard_normal((count, 128), dtype=np.float32)
+    vectors = rng.standard_normal((count, EMBEDDING_DIM), dtype=np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors
 
@@ -127,7 +129,7 @@ def bench_size(size: int, rng: np.random.Generator) -> None:
     print(f"  memory per face          {grown / size:6.1f} B resident growth, "
           f"{snapshot.nbytes / size:6.1f} B of arrays")
 
-    probes = [vectors[i] + rng.normal(0, 0.02, 128).astype(np.float32) for i in range(QUERIES)]
+    probes = [vectors[i] + rng.normal(0, 0.02, EMBEDDING_DIM).astype(np.float32) for i in range(QUERIES)]
     probes = [p / np.linalg.norm(p) for p in probes]
     hits = sum(snapshot.best_owners(p[None, :], 1)[0][0][0] == persons[i]
                for i, p in enumerate(probes[:20]))

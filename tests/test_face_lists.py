@@ -164,7 +164,7 @@ def test_large_face_list_lifecycle_and_paging(client, folder):
 
 def synthetic_face(route: str, list_id: str) -> str:
     """A persisted face with a random embedding, stored by the same code as an added photo."""
-    vector = np.random.default_rng().standard_normal(128).astype(np.float32)
+    vector = np.random.default_rng().standard_normal(shards.DIM).astype(np.float32)
     collection = repository.get_collection(KIND_OF[route], list_id)
     return faces.store_face(collection, None, vector / np.linalg.norm(vector), None)
 

@@ -79,9 +79,32 @@ def test_each_family_member_is_found_in_the_group_photo(engine, samples):
 def test_confidence_is_calibrated_around_the_threshold(engine):
     threshold = engine.same_person_similarity
     assert engine.confidence(threshold) == pytest.approx(0.5)
-    values = engine.confidence(np.array([-1.0, threshold - 0.05, threshold + 0.05, 1.0]))
-    assert values.shape == (4,)
-    assert np.all(np.diff(values) > 0) and values[0] >= 0 and values[-1] <= 1
+    values = engine.confidence(np.array([-1.0, threshold - 0.05, threshold - 0.01,
+                                         threshold + 0.01, threshold + 0.05, 1.0]))
+    assert values.shape == (6,)
+    assert values[0] == 0 and values[-1] == 1
+    assert np.all(np.diff(values[1:-1]) > 0)
+    # Graded, not all-or-nothing: a little above or below the threshold is not 1 or 0.
+    assert 0.05 < values[2] < 0.5 < values[3] < 0.95
+
+
+def test_confidence_is_a_scale_of_false_match_rates(engine):
+    calibration = engine.calibration
+    for far, expected in [(1e-2, 0.25), (1e-4, 0.5), (1e-6, 2 / 3)]:
+        assert engine.confidence(calibration.similarity_at_far(far)) == pytest.approx(expected)
+
+
+def test_siblings_are_kept_apart(engine, samples):
+    # The Azure quickstart family: the son and the daughter, young siblings, are different
+    # people; the son, not enrolled, must not be identified as his sister.
+    def photos(person):
+        return np.stack([one_embedding(engine, path)
+                         for path in sorted(samples.glob(f"Family1-{person}*.jpg"))])
+    son, daughter = photos("Son"), photos("Daughter")
+    assert len(son) == 2 and len(daughter) == 3
+    assert np.all(engine.confidence(son @ daughter.T) < 0.5)
+    gallery = np.concatenate([photos("Dad"), photos("Mom"), daughter])
+    assert np.all((son @ gallery.T).max(axis=1) < engine.identify_similarity(len(gallery)))
 
 
 def test_calibration_was_fitted_for_the_built_recognizer(engine):

@@ -1,7 +1,8 @@
 """The model files: built from their pinned sources, reproducible, and computing what the
 originals compute (YuNet as published; the FaceNet recognizer as Keras defines its layers,
-recomputed here in numpy straight from the HDF5 file; MediaPipe's face mesh and iris models as
-the TFLite interpreter runs them)."""
+recomputed here in numpy straight from the HDF5 file, and its int8 form close to it; dlib's
+recognizer as dlib itself runs it; MediaPipe's face mesh and iris models as the TFLite
+interpreter runs them)."""
 from __future__ import annotations
 
 import io
@@ -9,15 +10,17 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+import dlib
 import h5py
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 from PIL import Image
 
-from models import build, facenet
-from shared.inference import align, landmarks
+from models import build, dlib_to_onnx, facenet, quantize
+from shared.inference import align, get_engine, landmarks
 from shared.inference.detector import Detector
 from shared.models_status import file_sha256
 
@@ -147,11 +150,17 @@ def keras_forward(h5: h5py.File, images: np.ndarray) -> np.ndarray:
     return out[config["output_layers"][0][0]]
 
 
-def test_recognizer_equals_the_keras_layers_on_real_chips(faces_dir):
+@pytest.fixture(scope="module")
+def facenet_float() -> bytes:
+    """The float32 graph the build converts before quantising it (not kept as a file)."""
+    return facenet.convert(original("recognizer"))
+
+
+def test_recognizer_equals_the_keras_layers_on_real_chips(faces_dir, facenet_float):
     chips = np.stack([photo(path, (160, 160)) for path in lfw_photos(faces_dir, 2)])
     with h5py.File(io.BytesIO(original("recognizer")), "r") as h5:
         expected = keras_forward(h5, chips)
-    recognizer = session(build.MODELS_DIR / MODELS["recognizer"].file)
+    recognizer = session(facenet_float)
     batch = chips.transpose(0, 3, 1, 2).astype(np.float32)
     (embeddings,) = recognizer.run(["embedding"], {"image": batch})
     (single,) = recognizer.run(["embedding"], {"image": batch[:1]})
@@ -161,6 +170,75 @@ def test_recognizer_equals_the_keras_layers_on_real_chips(faces_dir):
     assert np.abs(single[0] - expected[0]).max() <= 1e-4
     # Different people give clearly different descriptors (not e.g. all zeros).
     assert np.linalg.norm(expected[0] - expected[1]) > 0.1
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def aligned_chips(faces_dir: Path, count: int) -> np.ndarray:
+    """FaceNet chips of LFW photos as the engine cuts them (what the int8 graph is for)."""
+    engine = get_engine()
+    chips = []
+    for path in lfw_photos(faces_dir, count):
+        image = engine.decode(path.read_bytes())
+        chips.append(align.chip(Image.fromarray(image), engine.detect(image)[0].landmarks))
+    return np.stack(chips)
+
+
+def test_int8_recognizer_stays_close_to_float(faces_dir, facenet_float):
+    batch = {"image": aligned_chips(faces_dir, 8).transpose(0, 3, 1, 2).astype(np.float32)}
+    (exact,) = session(facenet_float).run(None, batch)
+    quantised = session(build.MODELS_DIR / MODELS["recognizer"].file)
+    assert any(node.op_type == "QuantizeLinear"
+               for node in onnx.load(build.MODELS_DIR / MODELS["recognizer"].file).graph.node)
+    (approx,) = quantised.run(None, batch)
+    cosines = np.sum(_unit(exact) * _unit(approx), axis=1)
+    assert cosines.min() >= 0.95, cosines   # measured 0.97-0.99 on LFW chips
+
+
+def test_quantisation_chips_are_the_committed_strip():
+    chips = quantize.calibration_chips()
+    assert chips.shape == (20, 160, 160, 3) and chips.dtype == np.uint8
+    # 15 distinct faces: some sample photos are byte-identical copies of others.
+    assert len({chip.tobytes() for chip in chips}) == 15 and chips.std() > 30
+
+
+def test_dlib_recognizer_equals_dlib_on_real_chips(faces_dir, tmp_path):
+    chips = [photo(path, (150, 150)) for path in lfw_photos(faces_dir, 4)]
+    dat = tmp_path / "dlib_face_recognition_resnet_model_v1.dat"
+    dat.write_bytes(original("recognizer_dlib"))
+    reference = dlib.face_recognition_model_v1(str(dat))
+    expected = np.array([reference.compute_face_descriptor(chip) for chip in chips])
+
+    recognizer = session(build.MODELS_DIR / MODELS["recognizer_dlib"].file)
+    batch = np.stack(chips).transpose(0, 3, 1, 2).astype(np.float32)
+    (embeddings,) = recognizer.run(["embedding"], {"image": batch})
+
+    assert embeddings.shape == (4, 128) and embeddings.dtype == np.float32
+    assert np.abs(embeddings - expected).max() <= 1e-4
+    assert np.linalg.norm(expected[0] - expected[1]) > 0.1
+
+
+@pytest.mark.parametrize("encoded, value", [
+    (bytes([0x01, 0x00]), 0),
+    (bytes([0x00]), 0),
+    (bytes([0x02, 0x2C, 0x01]), 300),
+    (bytes([0x81, 0x05]), -5),
+])
+def test_reader_decodes_dlib_integers(encoded, value):
+    assert dlib_to_onnx.Reader(encoded).int() == value
+
+
+def test_reader_decodes_dlib_floats():
+    # 0.04 as dlib writes it: mantissa 0xa3d70a, exponent -28 (from the model's loss layer).
+    assert dlib_to_onnx.Reader(bytes([3, 0x0A, 0xD7, 0xA3, 0x81, 0x1C])).float() == \
+        pytest.approx(0.04, rel=1e-6)
+
+
+def test_dlib_parser_rejects_a_truncated_file():
+    with pytest.raises(dlib_to_onnx.FormatError):
+        dlib_to_onnx.parse(original("recognizer_dlib")[:100_000])
 
 
 def test_converter_refuses_a_layer_it_does_not_know(tmp_path):

@@ -41,6 +41,8 @@ def _searchable(collection: Collection) -> tuple[snapshots.Snapshot, set[str]]:
             return snapshots.trained(sid, state.snapshot), excluded
         except ResourceNotFoundError:
             continue    # a newer training replaced this snapshot while we loaded it
+        except snapshots.OutdatedSnapshot:
+            raise kind.not_trained(collection.collection_id) from None
     raise kind.training_not_finished(collection.collection_id)
 
 

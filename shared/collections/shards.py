@@ -1,7 +1,7 @@
 """Embeddings of persisted faces, in Blob shards: training reads a few hundred blobs instead of
 scanning tables of millions of rows.
 
-Blob `collections/<storageId>/shards/<nnn>` holds fixed-size records (face id, owner id,
+Blob `collections/<storageId>/shards-<embedding version>/<nnn>` holds fixed-size records (face id, owner id,
 float32 vector). The owner is the person (groups) or the face itself (face lists); the shard is
 a hash of the owner, so all faces of a person share a shard and deleting a person rewrites one
 blob.
@@ -28,9 +28,10 @@ from azure.core.exceptions import (HttpResponseError, ResourceExistsError, Resou
 from azure.storage.blob import BlobBlock, BlobClient, ContainerClient
 
 from shared.storage import clients
+from shared.inference.recognizer import EMBEDDING_DIM, EMBEDDING_VERSION
 
 CONTAINER = "collections"
-DIM = 128
+DIM = EMBEDDING_DIM
 RECORD = np.dtype([("face", "V16"), ("owner", "V16"), ("vector", "<f4", (DIM,))])
 COMPACT_AT = 1000        # committed blocks; every add re-sends the list, so keep it short
 _RETRIES = 50
@@ -59,8 +60,13 @@ def container() -> ContainerClient:
     return clients.container(CONTAINER)
 
 
+def shards_prefix(storage_id: str) -> str:
+    """Where the collection's shards of the current embedding space live."""
+    return f"{storage_id}/shards-{EMBEDDING_VERSION}/"
+
+
 def _shard_name(storage_id: str, shard: int) -> str:
-    return f"{storage_id}/shards/{shard:03d}"
+    return f"{shards_prefix(storage_id)}{shard:03d}"
 
 
 def _blob(storage_id: str, shard: int) -> BlobClient:
@@ -75,7 +81,7 @@ def _unchanged_since(etag: str | None) -> dict:
 
 
 def existing_shards(storage_id: str) -> list[int]:
-    prefix = f"{storage_id}/shards/"
+    prefix = shards_prefix(storage_id)
     return sorted(int(b.name[len(prefix):]) for b in container().list_blobs(prefix))
 
 

@@ -55,7 +55,13 @@ class Part:
     @classmethod
     def from_bytes(cls, data: bytes) -> "Part":
         arrays = np.load(io.BytesIO(data))
+        if arrays["vectors"].shape[1:] != (DIM,):
+            raise OutdatedSnapshot("trained from embeddings of an earlier recognizer")
         return cls(arrays["owners"].view("V16").reshape(-1), arrays["vectors"], arrays["scales"])
+
+
+class OutdatedSnapshot(Exception):
+    """A snapshot of another embedding space: the collection has to be trained again."""
 
 
 def quantize(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -214,7 +220,7 @@ def trained(storage_id: str, version: str) -> Snapshot:
 def live(storage_id: str) -> Snapshot:
     """The current shards as a snapshot, for collections searched without training; its
     version is the shards' ETags, so it is rebuilt only after a change."""
-    blobs = list(shards.container().list_blobs(f"{storage_id}/shards/"))
+    blobs = list(shards.container().list_blobs(shards.shards_prefix(storage_id)))
     version = ",".join(f"{b.name}@{b.etag}" for b in blobs)
 
     def build() -> Snapshot:

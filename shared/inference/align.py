@@ -1,4 +1,4 @@
-"""Face chips for the recognizer: the 5 landmarks mapped onto a mean-face template, 160x160.
+"""Face chips for the recognizers: the 5 landmarks mapped onto a mean-face template.
 
 A similarity transform puts the landmarks on TEMPLATE (dlib's mean face at YuNet's five
 points, in a unit square from the brows to the chin) with PADDING of that square on each
@@ -6,7 +6,8 @@ side. FaceNet was trained on loose crops around a detector's box (MTCNN, 44 px o
 160 px); on LFW (bench/evaluate.py, bench/lfw_identification.py) a padding of 0.3 gave the
 best verification and identification together (0.25: 0.25 points less verification accuracy;
 0.35-0.4: 0.5-0.7 points less rank-1). Sampling is bicubic: LFW faces are about 70 px, so
-the chip is mostly upsampled."""
+the chip is mostly upsampled. dlib's recognizer takes its own chip, 150x150 with padding 0.25
+(dlib's `get_face_chip_details(shape, 150, 0.25)`, what it was trained on)."""
 from __future__ import annotations
 
 import numpy as np
@@ -36,10 +37,11 @@ def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.hstack([linear, (dst_mean - linear @ src_mean)[:, None]])
 
 
-def chip(image: Image.Image, landmarks: np.ndarray, padding: float = PADDING) -> np.ndarray:
-    """(CHIP_SIZE, CHIP_SIZE, 3) uint8 RGB chip of one face."""
-    forward = similarity(landmarks.astype(np.float64), chip_points(padding))
-    return warp(image, forward, CHIP_SIZE, Image.BICUBIC)
+def chip(image: Image.Image, landmarks: np.ndarray, size: int = CHIP_SIZE,
+         padding: float = PADDING) -> np.ndarray:
+    """(size, size, 3) uint8 RGB chip of one face."""
+    forward = similarity(landmarks.astype(np.float64), chip_points(padding, size))
+    return warp(image, forward, size, Image.BICUBIC)
 
 
 def warp(image: Image.Image, forward: np.ndarray, size: int,

@@ -4,6 +4,7 @@ One Engine per process (get_engine). Its ONNX Runtime sessions are created once,
 or by warm_up(); InferenceSession.run is safe to call from concurrent requests."""
 from __future__ import annotations
 
+import hashlib
 import threading
 from pathlib import Path
 
@@ -20,7 +21,8 @@ from shared.inference.quality import FaceQuality
 from shared.inference.recognizer import Recognizer
 
 DETECTOR_FILE = "yunet_2023mar.onnx"
-RECOGNIZER_FILE = "facenet_inception_resnet_v1.onnx"
+# The two recognizers fused by shared/inference/recognizer.py.
+RECOGNIZER_FILES = ("facenet_inception_resnet_v1_int8.onnx", "dlib_resnet_v1.onnx")
 MESH_FILE, IRIS_FILE = "mediapipe_face_landmark.onnx", "mediapipe_iris_landmark.onnx"
 # Committed with the code (unlike the built models), fitted by `bench/evaluate.py --calibrate`.
 CALIBRATION_DIR = settings.ROOT / "models"
@@ -32,9 +34,11 @@ IDENTIFY_FPIR = 0.05
 class Engine:
     def __init__(self, models_dir: Path, threads: int):
         self.detector = Detector(_session(models_dir / DETECTOR_FILE, threads))
-        recognizer_path = models_dir / RECOGNIZER_FILE
-        self.recognizer = Recognizer(_session(recognizer_path, threads))
-        self.recognizer_sha256 = file_sha256(recognizer_path)
+        paths = [models_dir / name for name in RECOGNIZER_FILES]
+        self.recognizer = Recognizer(*(_session(path, threads) for path in paths))
+        # One checksum for the pair: the calibration holds for these two files together.
+        self.recognizer_sha256 = hashlib.sha256(
+            "".join(file_sha256(path) for path in paths).encode()).hexdigest()
         self.calibration = calibration.load(CALIBRATION_DIR, self.recognizer_sha256)
         self.landmark_model = LandmarkModel(_session(models_dir / MESH_FILE, threads),
                                             _session(models_dir / IRIS_FILE, threads))
@@ -87,6 +91,9 @@ def _session(path: Path, threads: int) -> ort.InferenceSession:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Idle pool threads sleep instead of spinning: concurrent requests (and other processes)
+    # then get the cores. On 2 busy cores spinning made one embedding 4x slower.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 

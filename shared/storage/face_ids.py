@@ -33,7 +33,7 @@ _POOL = ThreadPoolExecutor(16, thread_name_prefix="face-ids")
 @dataclass(frozen=True)
 class StoredFace:
     face_id: str
-    embedding: np.ndarray                  # (128,) float32, L2-normalised
+    embedding: np.ndarray                  # (EMBEDDING_DIM,) float32, L2-normalised
     recognition_model: str                 # 'recognition_01'..'recognition_04'
     rectangle: tuple[int, int, int, int]   # left, top, width, height
     expires_at: datetime                   # aware UTC

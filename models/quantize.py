@@ -1,0 +1,105 @@
+"""Static int8 quantisation of the FaceNet recognizer (ONNX Runtime's own tools).
+
+The build converts the Keras file to a float32 graph (models/facenet.py), then quantises it
+here: weights per channel to int8, activations per tensor to uint8, as QDQ pairs that ONNX
+Runtime fuses into integer kernels (VNNI on CPUs that have it). Activation ranges are the
+min/max that the calibration chips reach, each chip and its mirror image (the engine embeds
+both).
+
+The calibration chips are committed: models/quantization_chips.png, 20 aligned 160x160 face
+chips (15 distinct faces: some sample photos are copies of others) cut by the engine from the Azure AI Face sample photos (MIT, see
+models/LICENSE-azure-samples-MIT.txt), so that a fresh clone builds the same bytes without
+the photos. The Family1-* photos and identification1.jpg are left out: the sibling test and
+evaluation use them (findsimilar.jpg, a copy of Family1-Dad2.jpg, is in; only activation
+ranges are taken from the chips, no decision). `python -m models.quantize --make-chips` cuts the chips again from
+FACE_DATA_DIR (developers only)."""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from models import facenet
+
+CHIPS_FILE = Path(__file__).resolve().parent / "quantization_chips.png"
+CHIP = 160
+# The input stage (FaceNet's per-image standardisation and the first convolution) and the
+# 128-d bottleneck stay float: they are cheap, and quantising them costs the most accuracy.
+KEEP_FLOAT_OPS = ("Gemm",)
+KEEP_FLOAT_PREFIX = "prewhiten"
+
+
+def facenet_int8(keras_h5: bytes) -> bytes:
+    """The build's converter for the recognizer: Keras HDF5 -> float32 ONNX -> int8 ONNX."""
+    return quantize(facenet.convert(keras_h5))
+
+
+def calibration_chips() -> np.ndarray:
+    """(n, 160, 160, 3) uint8 chips, read from the committed strip."""
+    strip = np.asarray(Image.open(CHIPS_FILE).convert("RGB"))
+    return strip.reshape(CHIP, -1, CHIP, 3).transpose(1, 0, 2, 3)
+
+
+def quantize(model_bytes: bytes) -> bytes:
+    """The float32 FaceNet graph -> its static int8 (QDQ) form; the same input gives the same
+    bytes."""
+    import onnx
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
+                                          QuantType, quantize_static)
+
+    chips = calibration_chips()
+    batch = np.concatenate([chips, chips[:, :, ::-1]]).transpose(0, 3, 1, 2).astype(np.float32)
+
+    class Chips(CalibrationDataReader):
+        def __init__(self):
+            self.items = iter([{"image": batch[i:i + 1]} for i in range(len(batch))])
+
+        def get_next(self):
+            return next(self.items, None)
+
+    graph = onnx.load_from_string(model_bytes).graph
+    first_conv = next(node.name for node in graph.node if node.op_type == "Conv")
+    keep_float = [node.name for node in graph.node
+                  if node.op_type in KEEP_FLOAT_OPS or node.name.startswith(KEEP_FLOAT_PREFIX)]
+    with tempfile.TemporaryDirectory() as folder:
+        source, target = Path(folder, "float.onnx"), Path(folder, "int8.onnx")
+        source.write_bytes(model_bytes)
+        quantize_static(str(source), str(target), Chips(), quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
+                        nodes_to_exclude=keep_float + [first_conv])
+        return target.read_bytes()
+
+
+def make_chips(faces_dir: Path) -> None:
+    """Cut the calibration chips from the Azure sample photos (not Family1-*, not
+    identification1.jpg) with the engine's own detector and alignment."""
+    from shared.inference import align, get_engine
+    engine = get_engine()
+    chips = []
+    for path in sorted((faces_dir / "azure-samples").glob("*.jpg")):
+        if path.name.startswith("Family1-") or path.name == "identification1.jpg":
+            continue
+        image = engine.decode(path.read_bytes())
+        picture = Image.fromarray(image)
+        chips += [align.chip(picture, face.landmarks) for face in engine.detect(image)]
+    Image.fromarray(np.concatenate(chips, axis=1)).save(CHIPS_FILE, optimize=True)
+    print(f"wrote {len(chips)} chips to {CHIPS_FILE}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m models.quantize", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--make-chips", action="store_true", required=True,
+                        help="cut models/quantization_chips.png from FACE_DATA_DIR")
+    parser.parse_args()
+    make_chips(Path(os.environ.get("FACE_DATA_DIR", Path(__file__).resolve().parents[2]
+                                   / "shared" / "faces")))
+
+
+if __name__ == "__main__":
+    main()
