@@ -17,7 +17,7 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-models/manifest.json: $(VENV)/.installed models/build.py models/facenet.py models/yunet.py
+models/manifest.json: $(VENV)/.installed models/build.py models/keras_h5.py models/facenet.py models/mask.py models/yunet.py
 	$(PY) -m models.build
 
 models: models/manifest.json

