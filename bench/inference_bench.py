@@ -1,7 +1,8 @@
 """Speed and memory of the inference engine: `python -m bench.inference_bench`.
 
 Prints the median and 90th percentile (and the CPU time) of: decode of a JPEG, detect on
-640x480 and 1920x1080 photos, embed of one face and of a batch of 16, quality of one face;
+640x480 and 1920x1080 photos, embed of one face and of a batch of 16, quality of one face,
+appearance (mask, glasses, occlusion, accessories) of one face and of a batch of 16;
 the cold start of a fresh process (imports, sessions, first run); and the peak RSS. The load
 average is printed too: on a shared machine the figures are only as good as the idle cores."""
 from __future__ import annotations
@@ -85,6 +86,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"embed batch of 16        {timed(lambda: engine.embed(small, batch), repeat)}"
           " (divide by 16 for per face)")
     print(f"quality 1 face           {timed(lambda: engine.quality(small, faces[0]), repeat)}")
+    # mask, glasses, occlusion and accessories all come from this one call per face.
+    print(f"appearance 1 face        {timed(lambda: engine.appearance(small, faces[:1]), repeat)}")
+    print(f"appearance batch of 16   {timed(lambda: engine.appearance(small, batch), repeat)}"
+          " (divide by 16 for per face)")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {peak:.0f} MB, load average now {os.getloadavg()[0]:.1f}")
 

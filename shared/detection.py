@@ -8,6 +8,9 @@ carry their recognition model (mixing models is rejected, as Azure does):
   detection_01, detection_02, detection_03  ->  YuNet 2023mar, OpenCV Zoo (yunet_2023mar.onnx)
   recognition_01 .. recognition_04          ->  FaceNet Inception-ResNet-v1, 128-d
                                                 (facenet_inception_resnet_v1.onnx)
+
+mask, glasses, occlusion and accessories come from the face-mask classifier and the heads on
+its features (shared/inference/appearance.py), shaped by shared/appearance_attributes.py.
 """
 from __future__ import annotations
 
@@ -16,8 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from shared import appearance_attributes
 from shared.errors import FaceError, bad_argument
 from shared.inference import Face, FaceQuality, get_engine
+from shared.inference.appearance import Appearance
 from shared.storage.face_ids import StoredFace, default_store, expiry
 
 DETECTION_MODELS = ("detection_01", "detection_02", "detection_03")
@@ -25,11 +30,20 @@ RECOGNITION_MODELS = ("recognition_01", "recognition_02", "recognition_03", "rec
 DEFAULT_TTL = 86400
 TTL_RANGE = (60, 86400)         # faceIdTimeToLive, seconds
 
-SUPPORTED_ATTRIBUTES = ("headPose", "blur", "exposure", "noise", "qualityForRecognition")
-# In the contract, not (yet) computed here: asking for them is refused rather than invented.
-LATER_ATTRIBUTES = ("glasses", "occlusion", "accessories", "mask", "age", "smile", "facialHair",
-                    "hair")
-RETIRED_ATTRIBUTES = ("gender", "emotion", "makeup")
+QUALITY_ATTRIBUTES = ("headPose", "blur", "exposure", "noise", "qualityForRecognition")
+SUPPORTED_ATTRIBUTES = QUALITY_ATTRIBUTES + appearance_attributes.NAMES
+# What each detection model serves (contract §4.1; for detection_03 the current how-to table,
+# plus noise, which is measured the same way whatever the model).
+MODEL_ATTRIBUTES = {
+    "detection_01": ("headPose", "glasses", "occlusion", "accessories", "blur", "exposure",
+                     "noise", "qualityForRecognition"),
+    "detection_02": (),
+    "detection_03": ("headPose", "glasses", "occlusion", "mask", "blur", "exposure", "noise",
+                     "qualityForRecognition"),
+}
+# Limited-access (age, smile, facialHair, hair) and retired (v1.0's gender, emotion, makeup)
+# attributes: 403 UnsupportedFeature, as Azure answers deployments without that approval.
+UNSUPPORTED_ATTRIBUTES = ("age", "smile", "facialHair", "hair", "gender", "emotion", "makeup")
 QUALITY_MODELS = ("recognition_03", "recognition_04")
 
 
@@ -55,8 +69,7 @@ def model_name(raw: str | None, allowed: tuple[str, ...], parameter: str) -> str
 
 def parse_attributes(csv: str | None) -> tuple[str, ...]:
     """`returnFaceAttributes` CSV -> canonical names, refusing unknown and unsupported ones."""
-    canonical = {name.lower(): name
-                 for name in SUPPORTED_ATTRIBUTES + LATER_ATTRIBUTES + RETIRED_ATTRIBUTES}
+    canonical = {name.lower(): name for name in SUPPORTED_ATTRIBUTES + UNSUPPORTED_ATTRIBUTES}
     names: list[str] = []
     for item in (csv or "").split(","):
         if not item.strip():
@@ -64,11 +77,10 @@ def parse_attributes(csv: str | None) -> tuple[str, ...]:
         name = canonical.get(item.strip().lower())
         if name is None:
             raise bad_argument("Invalid argument returnFaceAttributes.")
-        if name in RETIRED_ATTRIBUTES:
-            raise FaceError("UnsupportedFeature", f"Return Attribute '{name}' has been "
-                            "deprecated and is not supported.", 403)
-        if name in LATER_ATTRIBUTES:
-            raise bad_argument(f"Attribute '{name}' is not supported by this deployment.")
+        if name in UNSUPPORTED_ATTRIBUTES:
+            raise FaceError("UnsupportedFeature", "Return Attributes (emotion, gender, age, "
+                            "smile, facial hair, hair and makeup) have been deprecated and "
+                            f"are not supported: '{name}'.", 403)
         if name not in names:
             names.append(name)
     return tuple(names)
@@ -82,6 +94,10 @@ def check_options(options: DetectOptions) -> DetectOptions:
         raise bad_argument("'returnFaceLandmarks' is not supported by this deployment.")
     if options.attributes and options.detection_model == "detection_02":
         raise bad_argument("'returnFaceAttributes' is not supported by detection_02.")
+    for name in options.attributes:
+        if name not in MODEL_ATTRIBUTES[options.detection_model]:
+            raise bad_argument(f"Attribute '{name}' is not supported by "
+                               f"{options.detection_model}.")
     if ("qualityForRecognition" in options.attributes
             and options.recognition_model not in QUALITY_MODELS):
         raise bad_argument("Attribute 'qualityForRecognition' is only supported with "
@@ -100,8 +116,11 @@ def detect(data: bytes, options: DetectOptions) -> list[dict]:
     if options.return_face_id and faces:
         face_ids = _keep(engine.embed(image, faces), rectangles, options)
     qualities = [engine.quality(image, face) if options.attributes else None for face in faces]
-    return [_result(face_id, rect, quality, options)
-            for face_id, rect, quality in zip(face_ids, rectangles, qualities)]
+    looks: list[Appearance | None] = [None] * len(faces)
+    if set(options.attributes) & set(appearance_attributes.NAMES):
+        looks = engine.appearance(image, faces)
+    return [_result(face_id, rect, quality, look, options)
+            for face_id, rect, quality, look in zip(face_ids, rectangles, qualities, looks)]
 
 
 def rectangle(face: Face, width: int, height: int) -> tuple[int, int, int, int]:
@@ -126,7 +145,7 @@ def _keep(vectors: np.ndarray, rectangles: list, options: DetectOptions) -> list
 
 
 def _result(face_id: str | None, rect: tuple, quality: FaceQuality | None,
-            options: DetectOptions) -> dict:
+            look: Appearance | None, options: DetectOptions) -> dict:
     left, top, width, height = rect
     result: dict = {}
     if face_id:
@@ -135,12 +154,13 @@ def _result(face_id: str | None, rect: tuple, quality: FaceQuality | None,
         result["recognitionModel"] = options.recognition_model
     result["faceRectangle"] = {"top": top, "left": left, "width": width, "height": height}
     if quality is not None:
-        result["faceAttributes"] = attributes(quality, options.attributes)
+        result["faceAttributes"] = attributes(quality, look, options.attributes)
     return result
 
 
-def attributes(quality: FaceQuality, names: tuple[str, ...]) -> dict:
-    """The asked-for attributes, in the live service's value shapes and casing (§4.3)."""
+def attributes(quality: FaceQuality, look: Appearance | None, names: tuple[str, ...]) -> dict:
+    """The asked-for attributes, in the live service's value shapes and casing (§4.3); `look`
+    is there when any of the appearance attributes is asked for."""
     values = {
         "headPose": lambda: {"pitch": round(quality.pitch, 1), "roll": round(quality.roll, 1),
                              "yaw": round(quality.yaw, 1)},
@@ -150,4 +170,6 @@ def attributes(quality: FaceQuality, names: tuple[str, ...]) -> dict:
         "noise": lambda: {"noiseLevel": quality.noise_level, "value": round(quality.noise, 2)},
         "qualityForRecognition": lambda: quality.recognition,
     }
+    values.update({name: lambda shape=shape: shape(look)
+                   for name, shape in appearance_attributes.VALUES.items()})
     return {name: values[name]() for name in names}
