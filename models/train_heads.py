@@ -1,14 +1,15 @@
 """Fit the appearance heads (glasses, sunglasses, headwear): `python -m models.train_heads`.
 
-Reads the labels in models/labels/lfw_train_attributes.tsv (made by inspection, see
-models/labels/README.md) and the photos they name under $FACE_DATA_DIR/lfw (default
-../shared/faces/lfw), takes the central face of each photo as the service does (YuNet, then
-the mask classifier's crop and its 1280 pooled features), fits one L2-regularised logistic
+Reads the labels in models/labels/train_attributes.tsv (made by inspection, see
+models/labels/README.md) and the photos they name under $FACE_DATA_DIR (default
+../shared/faces), takes the labelled face of each photo (the one nearest the centre_x,
+centre_y given, or the image centre) as the service does (YuNet, then the mask classifier's
+crop and its 3840 pooled features), fits one L2-regularised logistic
 regression per head and writes models/appearance_heads.json, which is committed: the photos
 are not part of the repository, so `make models` cannot refit it, and the service only needs
 the file. Each head is fitted on the first COMPONENTS principal components of the
-standardised features (700 photos are too few for 1280 free weights) and stored mapped back
-onto the 1280 features. Re-running on the same photos and model writes the same bytes
+standardised features (700 photos are too few for 3840 free weights) and stored mapped back
+onto the 3840 features. Re-running on the same photos and model writes the same bytes
 (Newton's method from zero, fixed folds, values rounded to 6 significant digits). The
 features are kept in models/.cache/ (git-ignored) between runs.
 
@@ -28,10 +29,10 @@ from shared.inference.appearance import HEADS
 from shared.inference.detector import Detector
 from shared.inference.engine import DETECTOR_FILE, HEADS_FILE, MASK_FILE, open_session
 from shared.inference.images import decode
-from shared.inference.mask import MaskClassifier
+from shared.inference.mask import CROP_PADDING, CROP_SIZE, DETAIL_SIZE, MaskClassifier
 from shared.models_status import file_sha256
 
-LABELS = MODELS_DIR / "labels" / "lfw_train_attributes.tsv"
+LABELS = MODELS_DIR / "labels" / "train_attributes.tsv"
 FACES = Path(os.environ.get("FACE_DATA_DIR", MODELS_DIR.parent.parent / "shared" / "faces"))
 COMPONENTS = 64
 PENALTIES = (1.0, 10.0, 100.0, 1000.0)
@@ -39,11 +40,12 @@ FOLDS = 5
 NEWTON_STEPS = 12
 
 
-def central_face(faces, image: np.ndarray):
-    """LFW photos are centred on their subject; other people may be in the frame."""
-    centre = np.array(image.shape[1::-1]) / 2
-    return min(faces, key=lambda f: np.hypot(f.left + f.width / 2 - centre[0],
-                                             f.top + f.height / 2 - centre[1]))
+def central_face(faces, image: np.ndarray, centre: tuple[float, float] | None = None):
+    """The face nearest `centre`, by default the image centre: LFW photos are centred on
+    their subject; other people may be in the frame."""
+    x, y = centre or np.array(image.shape[1::-1]) / 2
+    return min(faces, key=lambda f: np.hypot(f.left + f.width / 2 - x,
+                                             f.top + f.height / 2 - y))
 
 
 def read_labels(path: Path) -> list[dict[str, str]]:
@@ -51,29 +53,33 @@ def read_labels(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(stream, delimiter="\t"))
 
 
-def lfw_features(files: list[str], models_dir: Path = MODELS_DIR) -> dict[str, np.ndarray]:
-    """The mask classifier's features of the central face of each photo that has a face,
-    cached per mask model."""
-    cache = CACHE_DIR / f"lfw_features_{file_sha256(models_dir / MASK_FILE)[:16]}.npz"
+def labelled_features(rows: list[dict[str, str]],
+                      models_dir: Path = MODELS_DIR) -> dict[str, np.ndarray]:
+    """The mask classifier's features of the labelled face of each photo that has a face,
+    cached per mask model and crop."""
+    crop = f"{CROP_PADDING}_{DETAIL_SIZE}_{CROP_SIZE}"
+    cache = CACHE_DIR / f"lfw_features_{file_sha256(models_dir / MASK_FILE)[:16]}_{crop}.npz"
     known = dict(np.load(cache)) if cache.is_file() else {}
-    missing = [name for name in files if name not in known]
+    missing = [row for row in rows if row["file"] not in known]
     if missing:
         known.update(_extract(missing, models_dir))
         CACHE_DIR.mkdir(exist_ok=True)
         np.savez(cache, **known)
-    return {name: known[name] for name in files if name in known}
+    return {row["file"]: known[row["file"]] for row in rows if row["file"] in known}
 
 
-def _extract(files: list[str], models_dir: Path) -> dict[str, np.ndarray]:
+def _extract(rows: list[dict[str, str]], models_dir: Path) -> dict[str, np.ndarray]:
     detector = Detector(open_session(models_dir / DETECTOR_FILE, 0))
     classifier = MaskClassifier(open_session(models_dir / MASK_FILE, 0))
     features = {}
-    for name in files:
-        image = decode((FACES / "lfw" / name).read_bytes())
+    for row in rows:
+        image = decode((FACES / row["file"]).read_bytes())
         faces = detector.detect(image)
+        centre = (float(row["centre_x"]), float(row["centre_y"])) if row["centre_x"] else None
         if faces:
-            (reading,) = classifier.read(image, [central_face(faces, image).landmarks])
-            features[name] = reading.features
+            face = central_face(faces, image, centre)
+            (reading,) = classifier.read(image, [face.landmarks])
+            features[row["file"]] = reading.features
     return features
 
 
@@ -124,7 +130,7 @@ def train(rows: list[dict[str, str]], features: dict[str, np.ndarray], mask_sha2
     x = np.stack([features[row["file"]] for row in rows]).astype(np.float64)
     mean, scale = np.array(rounded(x.mean(axis=0))), np.array(rounded(x.std(axis=0) + 1e-3))
     x = (x - mean) / scale
-    basis = np.linalg.svd(x, full_matrices=False)[2][:COMPONENTS].T     # (1280, COMPONENTS)
+    basis = np.linalg.svd(x, full_matrices=False)[2][:COMPONENTS].T     # (3840, COMPONENTS)
     z = x @ basis
     heads, report = {}, {}
     for name, (used, y) in targets(rows).items():
@@ -142,7 +148,7 @@ def train(rows: list[dict[str, str]], features: dict[str, np.ndarray], mask_sha2
 
 def main() -> None:
     rows = read_labels(LABELS)
-    features = lfw_features([row["file"] for row in rows])
+    features = labelled_features(rows)
     print(f"{len(features)} of {len(rows)} labelled photos have a face")
     heads = train(rows, features, file_sha256(MODELS_DIR / MASK_FILE))
     write_atomically(HEADS_FILE, (json.dumps(heads, separators=(",", ":")) + "\n").encode())

@@ -14,7 +14,9 @@ import onnxruntime as ort
 import pytest
 from PIL import Image
 
-from models import build, facenet
+from models import build, facenet, train_heads
+from shared.inference.appearance import HEADS
+from shared.inference.engine import HEADS_FILE
 from shared.models_status import file_sha256
 
 MANIFEST = build.MODELS_DIR / build.MANIFEST
@@ -229,8 +231,37 @@ def test_mask_classifier_equals_the_keras_layers_on_real_faces(faces_dir):
     batch = crops.transpose(0, 3, 1, 2).astype(np.float32)
     probabilities, features = classifier.run(["probabilities", "features"], {"image": batch})
 
-    assert probabilities.shape == (2, 2) and features.shape == (2, 1280)
+    feature_map = layers["out_relu"]                    # n, 7, 7, 1280
+    expected = np.concatenate([layers["flatten"], feature_map[:, 0:2].mean(axis=(1, 2)),
+                               feature_map[:, 2:4].mean(axis=(1, 2))], axis=1)
+    assert probabilities.shape == (2, 2) and features.shape == (2, 3 * 1280)
     assert np.abs(probabilities - layers["dense_1"]).max() <= 1e-4
-    assert np.abs(features - layers["flatten"]).max() <= 1e-3 * np.abs(layers["flatten"]).max()
+    assert np.abs(features - expected).max() <= 1e-3 * np.abs(expected).max()
     # with_mask is the first class: the masked face says so, the bare one does not.
     assert probabilities[0, 0] > 0.5 > probabilities[1, 0]
+
+
+# --- the appearance heads (committed, fitted by models/train_heads.py) ----------------------
+
+def test_appearance_heads_belong_to_the_built_mask_model():
+    heads = json.loads(HEADS_FILE.read_text())
+    assert heads["mask_model_sha256"] == file_sha256(build.MODELS_DIR / MODELS["mask"].file)
+    width = 3 * 1280
+    assert len(heads["mean"]) == len(heads["scale"]) == width
+    assert set(heads["heads"]) == set(HEADS)
+    assert all(len(head["weights"]) == width for head in heads["heads"].values())
+
+
+def test_head_training_is_deterministic_and_learns_a_separable_rule():
+    rng = np.random.default_rng(3)
+    labels = [{"file": f"p{i}", "glasses": ["NoGlasses", "ReadingGlasses", "Sunglasses"][i % 3],
+               "headwear": str(int(i % 4 == 0))} for i in range(120)]
+    features = {row["file"]: rng.normal(0, 1, 3 * 1280).astype(np.float32) for row in labels}
+    for row in labels:      # each label shows in a few features
+        features[row["file"]][:8] += 3.0 * (row["glasses"] != "NoGlasses")
+        features[row["file"]][8:16] += 3.0 * (row["glasses"] == "Sunglasses")
+        features[row["file"]][16:24] += 3.0 * (row["headwear"] == "1")
+    first = train_heads.train(labels, features, "sha")
+    assert json.dumps(first) == json.dumps(train_heads.train(labels, features, "sha"))
+    for report in first["training"].values():
+        assert report["cross_validated_balanced_accuracy"] >= 0.9

