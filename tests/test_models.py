@@ -257,10 +257,10 @@ def test_head_training_is_deterministic_and_learns_a_separable_rule():
     labels = [{"file": f"p{i}", "glasses": ["NoGlasses", "ReadingGlasses", "Sunglasses"][i % 3],
                "headwear": str(int(i % 4 == 0))} for i in range(120)]
     features = {row["file"]: rng.normal(0, 1, 3 * 1280).astype(np.float32) for row in labels}
-    for row in labels:      # each label shows in a few features
-        features[row["file"]][:8] += 3.0 * (row["glasses"] != "NoGlasses")
-        features[row["file"]][8:16] += 3.0 * (row["glasses"] == "Sunglasses")
-        features[row["file"]][16:24] += 3.0 * (row["headwear"] == "1")
+    for row in labels:      # each label shows in some of the features
+        features[row["file"]][:64] += 3.0 * (row["glasses"] != "NoGlasses")
+        features[row["file"]][64:128] += 3.0 * (row["glasses"] == "Sunglasses")
+        features[row["file"]][128:192] += 3.0 * (row["headwear"] == "1")
     first = train_heads.train(labels, features, "sha")
     assert json.dumps(first) == json.dumps(train_heads.train(labels, features, "sha"))
     for report in first["training"].values():
