@@ -12,7 +12,12 @@
   centre): the error of returnFaceLandmarks' pupils, noseTip and mouth centre, and of the
   detector's own 5 points, over the inter-ocular distance, on the same detected faces.
 * Face counts on the Azure sample photos (azure-samples/labels.tsv).
-* The spread of the quality attributes on the Azure samples and on degraded copies."""
+* The spread of the quality attributes on the Azure samples and on degraded copies.
+* Mask, glasses and headwear (shared/appearance_attributes.py) on photos no head was trained
+  on: mask balanced accuracy on faces of at least 40 px (the facemask photos' with_mask and
+  without_mask faces, and the unmasked Azure sample faces; `uncertain` counts as wrong);
+  glasses balanced accuracy, headwear recall and false alarms on the 117 labelled LFW photos
+  of attributes/lfw_attributes.tsv."""
 from __future__ import annotations
 
 import argparse
@@ -24,6 +29,8 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from bench import FACES
+from models.train_heads import central_face
+from shared import appearance_attributes
 from shared.inference import calibration, get_engine
 from shared.inference.engine import CALIBRATION_DIR, Engine
 
@@ -41,13 +48,6 @@ def read_image(engine: Engine, path: Path) -> np.ndarray:
 
 
 # --- verification -------------------------------------------------------------------------
-
-def central_face(faces, image: np.ndarray):
-    """LFW photos are centred on their subject; other people may be in the frame."""
-    centre = np.array(image.shape[1::-1]) / 2
-    return min(faces, key=lambda f: np.hypot(f.left + f.width / 2 - centre[0],
-                                             f.top + f.height / 2 - centre[1]))
-
 
 def lfw_embeddings(engine: Engine, files: list[str]) -> dict[str, np.ndarray]:
     vectors = {}
@@ -319,19 +319,85 @@ def quality(engine: Engine) -> None:
         print(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in sorted(levels.items())))
 
 
+# --- mask, glasses, headwear ----------------------------------------------------------------
+
+MASK_MIN_EVAL = 40
+
+
+def balanced(truth: np.ndarray, predicted: np.ndarray) -> str:
+    truth, predicted = np.asarray(truth, bool), np.asarray(predicted, bool)
+    hit, reject = predicted[truth].mean(), (~predicted[~truth]).mean()
+    return (f"balanced accuracy {(hit + reject) / 2:.1%} (positives {hit:.1%} of "
+            f"{truth.sum()}, negatives {reject:.1%} of {(~truth).sum()})")
+
+
+def mask_faces(engine: Engine) -> tuple[list, list]:
+    """(masked?, answer) for the facemask faces of >= 40 px that the detector finds, and the
+    Azure sample faces (all bare)."""
+    truth, answers = [], []
+    rows = [row for row in read_tsv(FACES / "detection" / "gt_detail.tsv")
+            if row["subset"] == "facemask" and row["label"] in ("with_mask", "without_mask")
+            and float(row["w"]) >= MASK_MIN_EVAL]
+    for name in sorted({row["file"] for row in rows}):
+        image = read_image(engine, FACES / "detection" / name)
+        faces = engine.detect(image)
+        found = np.array([[f.left, f.top, f.width, f.height] for f in faces]).reshape(-1, 4)
+        looks = engine.appearance(image, faces)
+        for row in (row for row in rows if row["file"] == name):
+            overlaps = iou(np.array([float(row[k]) for k in "xywh"]), found)
+            if len(found) and overlaps.max() >= MATCH_IOU:
+                truth.append(row["label"] == "with_mask")
+                answers.append(appearance_attributes.mask_type(looks[int(overlaps.argmax())]))
+    for path in sorted((FACES / "azure-samples").glob("*.jpg")):
+        image = read_image(engine, path)
+        for look in engine.appearance(image, engine.detect(image)):
+            truth.append(False)
+            answers.append(appearance_attributes.mask_type(look))
+    return truth, answers
+
+
+def appearance(engine: Engine) -> None:
+    truth, answers = mask_faces(engine)
+    print(f"Mask on faces >= {MASK_MIN_EVAL} px (facemask found by the detector + Azure "
+          f"samples): {balanced(truth, np.array(answers) == 'faceMask')}; "
+          f"{answers.count('uncertain')} uncertain")
+    glasses, headwear = [], []
+    for row in read_tsv(FACES / "attributes" / "lfw_attributes.tsv"):
+        image = read_image(engine, FACES / "lfw" / row["file"])
+        faces = engine.detect(image)
+        if not faces:
+            continue
+        [look] = engine.appearance(image, [central_face(faces, image)])
+        glasses.append((row["glasses"] != "NoGlasses",
+                        appearance_attributes.glasses(look) != "NoGlasses"))
+        headwear.append((row["headwear"] == "1",
+                         look.headwear >= appearance_attributes.PRESENT))
+    glasses, headwear = np.array(glasses), np.array(headwear)
+    print(f"Glasses on {len(glasses)} labelled LFW photos: {balanced(*glasses.T)}")
+    worn, said = headwear.T
+    print(f"Headwear on {len(headwear)} labelled LFW photos: recall {said[worn].mean():.1%} "
+          f"of {worn.sum()}, false alarms {said[~worn].mean():.1%} of {(~worn).sum()}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calibrate", action="store_true",
                         help="refit models/calibration.json on the LFW pairs")
+    parser.add_argument("--only-appearance", action="store_true",
+                        help="only the mask, glasses and headwear figures")
     args = parser.parse_args(argv)
     engine = get_engine()
+    if args.only_appearance:
+        appearance(engine)
+        return
     verification(engine, args.calibrate)
     siblings(engine)
     detection(engine)
     landmarks(engine)
     azure_samples(engine)
     quality(engine)
+    appearance(engine)
 
 
 if __name__ == "__main__":

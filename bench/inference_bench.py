@@ -3,6 +3,7 @@
 Prints the median and 90th percentile (and the CPU time) of: decode of a JPEG, detect on
 640x480 and 1920x1080 photos, embed of one face and of a batch of 16, quality of one face,
 the 27 landmarks (face mesh + iris) of one face and of a batch of 16;
+appearance (mask, glasses, occlusion, accessories) of one face and of a batch of 16;
 the cold start of a fresh process (imports, sessions, first run); and the peak RSS. The load
 average is printed too: on a shared machine the figures are only as good as the idle cores."""
 from __future__ import annotations
@@ -88,6 +89,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"quality 1 face           {timed(lambda: engine.quality(small, faces[0]), repeat)}")
     print(f"landmarks 1 face         {timed(lambda: engine.landmarks(small, faces[:1]), repeat)}")
     print(f"landmarks batch of 16    {timed(lambda: engine.landmarks(small, batch), repeat)}"
+          " (divide by 16 for per face)")
+    # mask, glasses, occlusion and accessories all come from this one call per face.
+    print(f"appearance 1 face        {timed(lambda: engine.appearance(small, faces[:1]), repeat)}")
+    print(f"appearance batch of 16   {timed(lambda: engine.appearance(small, batch), repeat)}"
           " (divide by 16 for per face)")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"peak RSS {peak:.0f} MB, load average now {os.getloadavg()[0]:.1f}")

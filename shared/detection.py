@@ -1,7 +1,9 @@
 """Detect: running the engine, keeping faceIds, and the response in the wire shape (contract
 §4.3, §5 FaceDetectionResult). The options arrive parsed (functions/detect.py); the combination
-rules between them are here. Model names and the models behind them: shared/model_names.py; the landmarks (detection_01 and
-detection_03) come from MediaPipe's face mesh and iris models (shared/inference/landmarks.py)."""
+rules between them are here. Model names and the models behind them:
+shared/model_names.py; the landmarks (detection_01 and detection_03) come from MediaPipe's face mesh and iris models (shared/inference/landmarks.py);
+mask, glasses, occlusion and accessories from the face-mask classifier and the heads on its
+features (shared/inference/appearance.py), shaped by shared/appearance_attributes.py."""
 from __future__ import annotations
 
 import uuid
@@ -9,19 +11,30 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from shared import appearance_attributes
 from shared.errors import FaceError, bad_argument
 from shared.inference import Face, FaceLandmarks, FaceQuality, pipeline
+from shared.inference.appearance import Appearance
 from shared.model_names import QUALITY_MODELS
 from shared.storage.face_ids import StoredFace, default_store, expiry
 
 DEFAULT_TTL = 86400
 TTL_RANGE = (60, 86400)         # faceIdTimeToLive, seconds
 
-SUPPORTED_ATTRIBUTES = ("headPose", "blur", "exposure", "noise", "qualityForRecognition")
-# In the contract, not (yet) computed here: asking for them is refused rather than invented.
-LATER_ATTRIBUTES = ("glasses", "occlusion", "accessories", "mask", "age", "smile", "facialHair",
-                    "hair")
-RETIRED_ATTRIBUTES = ("gender", "emotion", "makeup")
+QUALITY_ATTRIBUTES = ("headPose", "blur", "exposure", "noise", "qualityForRecognition")
+SUPPORTED_ATTRIBUTES = QUALITY_ATTRIBUTES + appearance_attributes.NAMES
+# What each detection model serves (contract §4.1; for detection_03 the current how-to table,
+# plus noise, which is measured the same way whatever the model).
+MODEL_ATTRIBUTES = {
+    "detection_01": ("headPose", "glasses", "occlusion", "accessories", "blur", "exposure",
+                     "noise", "qualityForRecognition"),
+    "detection_02": (),
+    "detection_03": ("headPose", "glasses", "occlusion", "mask", "blur", "exposure", "noise",
+                     "qualityForRecognition"),
+}
+# Limited-access (age, smile, facialHair, hair) and retired (v1.0's gender, emotion, makeup)
+# attributes: 403 UnsupportedFeature, as Azure answers deployments without that approval.
+UNSUPPORTED_ATTRIBUTES = ("age", "smile", "facialHair", "hair", "gender", "emotion", "makeup")
 
 
 @dataclass(frozen=True)
@@ -37,8 +50,7 @@ class DetectOptions:
 
 def parse_attributes(csv: str | None) -> tuple[str, ...]:
     """`returnFaceAttributes` CSV -> canonical names, refusing unknown and unsupported ones."""
-    canonical = {name.lower(): name
-                 for name in SUPPORTED_ATTRIBUTES + LATER_ATTRIBUTES + RETIRED_ATTRIBUTES}
+    canonical = {name.lower(): name for name in SUPPORTED_ATTRIBUTES + UNSUPPORTED_ATTRIBUTES}
     names: list[str] = []
     for item in (csv or "").split(","):
         if not item.strip():
@@ -46,11 +58,10 @@ def parse_attributes(csv: str | None) -> tuple[str, ...]:
         name = canonical.get(item.strip().lower())
         if name is None:
             raise bad_argument("Invalid argument returnFaceAttributes.")
-        if name in RETIRED_ATTRIBUTES:
-            raise FaceError("UnsupportedFeature", f"Return Attribute '{name}' has been "
-                            "deprecated and is not supported.", 403)
-        if name in LATER_ATTRIBUTES:
-            raise bad_argument(f"Attribute '{name}' is not supported by this deployment.")
+        if name in UNSUPPORTED_ATTRIBUTES:
+            raise FaceError("UnsupportedFeature", "Return Attributes (emotion, gender, age, "
+                            "smile, facial hair, hair and makeup) have been deprecated and "
+                            f"are not supported: '{name}'.", 403)
         if name not in names:
             names.append(name)
     return tuple(names)
@@ -62,6 +73,10 @@ def check_options(options: DetectOptions) -> DetectOptions:
         raise bad_argument("'returnLandmarks' is not supported by detection_02.")
     if options.attributes and options.detection_model == "detection_02":
         raise bad_argument("'returnFaceAttributes' is not supported by detection_02.")
+    for name in options.attributes:
+        if name not in MODEL_ATTRIBUTES[options.detection_model]:
+            raise bad_argument(f"Attribute '{name}' is not supported by "
+                               f"{options.detection_model}.")
     if ("qualityForRecognition" in options.attributes
             and options.recognition_model not in QUALITY_MODELS):
         raise bad_argument("Attribute 'qualityForRecognition' is only supported with "
@@ -80,8 +95,11 @@ def detect(data: bytes, options: DetectOptions) -> list[dict]:
     if options.return_landmarks and found.faces:
         landmarks = found.landmarks()
     qualities = [found.quality(face) if options.attributes else None for face in found.faces]
+    looks: list[Appearance | None] = [None] * len(found.faces)
+    if set(options.attributes) & set(appearance_attributes.NAMES) and found.faces:
+        looks = found.appearance()
     return [_result(*result, options)
-            for result in zip(face_ids, rectangles, landmarks, qualities)]
+            for result in zip(face_ids, rectangles, landmarks, qualities, looks)]
 
 
 def rectangle(face: Face, width: int, height: int) -> tuple[int, int, int, int]:
@@ -106,7 +124,8 @@ def _keep(vectors: np.ndarray, rectangles: list, options: DetectOptions) -> list
 
 
 def _result(face_id: str | None, rect: tuple, landmarks: FaceLandmarks | None,
-            quality: FaceQuality | None, options: DetectOptions) -> dict:
+            quality: FaceQuality | None, look: Appearance | None,
+            options: DetectOptions) -> dict:
     left, top, width, height = rect
     result: dict = {}
     if face_id:
@@ -118,12 +137,13 @@ def _result(face_id: str | None, rect: tuple, landmarks: FaceLandmarks | None,
         result["faceLandmarks"] = {name: {"x": round(x, 1), "y": round(y, 1)}
                                    for name, (x, y) in landmarks.azure().items()}
     if quality is not None:
-        result["faceAttributes"] = attributes(quality, options.attributes)
+        result["faceAttributes"] = attributes(quality, look, options.attributes)
     return result
 
 
-def attributes(quality: FaceQuality, names: tuple[str, ...]) -> dict:
-    """The asked-for attributes, in the live service's value shapes and casing (§4.3)."""
+def attributes(quality: FaceQuality, look: Appearance | None, names: tuple[str, ...]) -> dict:
+    """The asked-for attributes, in the live service's value shapes and casing (§4.3); `look`
+    is there when any of the appearance attributes is asked for."""
     values = {
         "headPose": lambda: {"pitch": round(quality.pitch, 1), "roll": round(quality.roll, 1),
                              "yaw": round(quality.yaw, 1)},
@@ -133,4 +153,6 @@ def attributes(quality: FaceQuality, names: tuple[str, ...]) -> dict:
         "noise": lambda: {"noiseLevel": quality.noise_level, "value": round(quality.noise, 2)},
         "qualityForRecognition": lambda: quality.recognition,
     }
+    values.update({name: lambda shape=shape: shape(look)
+                   for name, shape in appearance_attributes.VALUES.items()})
     return {name: values[name]() for name in names}

@@ -113,7 +113,7 @@ def test_url_body_on_the_same_route(client, photos, monkeypatch):
     ({"faceIdTimeToLive": "86401"}, "BadArgument"),
     ({"faceIdTimeToLive": "ten"}, "BadArgument"),
     ({"returnFaceAttributes": "headPose,colour"}, "BadArgument"),
-    ({"returnFaceAttributes": "glasses"}, "BadArgument"),
+    ({"returnFaceAttributes": "mask"}, "BadArgument"),                    # detection_01
     ({"returnFaceAttributes": "qualityForRecognition"}, "BadArgument"),   # recognition_01
     ({"detectionModel": "detection_02", "returnFaceAttributes": "blur"}, "BadArgument"),
     ({"detectionModel": "detection_02", "returnFaceLandmarks": "true"}, "BadArgument"),
@@ -127,7 +127,8 @@ def test_messages_say_what_is_wrong(client, photos):
         return client.detect(photos["Family1-Dad1"], **params).json()["error"]["message"]
     assert message(detectionModel="detection_02", returnFaceAttributes="blur") == \
         "'returnFaceAttributes' is not supported by detection_02."
-    assert "not supported by this deployment" in message(returnFaceAttributes="mask")
+    assert message(detectionModel="detection_03", returnFaceAttributes="accessories") == \
+        "Attribute 'accessories' is not supported by detection_03."
     assert "faceIdTimeToLive" in message(faceIdTimeToLive="5")
 
 

@@ -19,9 +19,11 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 from PIL import Image
 
-from models import build, dlib_to_onnx, facenet, quantize
+from models import build, dlib_to_onnx, facenet, quantize, train_heads
 from shared.inference import align, get_engine, landmarks
+from shared.inference.appearance import HEADS
 from shared.inference.detector import Detector
+from shared.inference.engine import HEADS_FILE
 from shared.models_status import file_sha256
 
 MANIFEST = build.MODELS_DIR / build.MANIFEST
@@ -98,7 +100,7 @@ def test_detector_equals_the_original_at_640(faces_dir):
     assert max(float(cls.max()) for cls in converted[:3]) > 0.5  # the face is seen at all
 
 
-# --- the recognizer against Keras' definition of its layers, in numpy (NHWC, no ONNX) -------
+# --- the Keras models against Keras' definition of their layers, in numpy (NHWC, no ONNX) ---
 
 def _windows(x: np.ndarray, size: tuple[int, int], strides, padding: str, fill=0.0):
     """(n, h, w, c, kh, kw) views of x with TensorFlow's "same"/"valid" padding."""
@@ -112,15 +114,29 @@ def _windows(x: np.ndarray, size: tuple[int, int], strides, padding: str, fill=0
     return views[:, ::strides[0], ::strides[1]]
 
 
-def keras_forward(h5: h5py.File, images: np.ndarray) -> np.ndarray:
+def _dense(x: np.ndarray, weights: dict, activation: str) -> np.ndarray:
+    y = x @ weights["kernel"] + weights.get("bias", 0)
+    if activation == "relu":
+        return np.maximum(y, 0)
+    if activation == "softmax":
+        e = np.exp(y - y.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+    return y
+
+
+def _depthwise(x: np.ndarray, kernel: np.ndarray, c: dict) -> np.ndarray:
+    windows = _windows(x, kernel.shape[:2], c["strides"], c["padding"])   # n h w C kh kw
+    out = np.einsum("nhwcij,ijcm->nhwcm", windows, kernel)
+    return out.reshape(*out.shape[:3], -1)
+
+
+def keras_forward(h5: h5py.File, x: np.ndarray) -> dict[str, np.ndarray]:
+    """Every layer's output for preprocessed NHWC images x."""
     config = json.loads(h5.attrs["model_config"])["config"]
 
     def arrays(name):
         group = h5["model_weights"][name][name]
         return {key.split(":")[0]: np.asarray(group[key], np.float64) for key in group}
-    x = images.astype(np.float64)
-    x = x - x.mean(axis=(1, 2, 3), keepdims=True)
-    x = x / np.maximum(x.std(axis=(1, 2, 3), keepdims=True), 1 / np.sqrt(x[0].size))
     out = {}
     for layer in config["layers"]:
         kind, c, name = layer["class_name"], layer["config"], layer["name"]
@@ -130,24 +146,42 @@ def keras_forward(h5: h5py.File, images: np.ndarray) -> np.ndarray:
             windows = _windows(inputs[0], w["kernel"].shape[:2], c["strides"], c["padding"])
             out[name] = np.tensordot(windows, w["kernel"], axes=([3, 4, 5], [2, 0, 1])) \
                 + w.get("bias", 0)
+        elif kind == "DepthwiseConv2D":
+            out[name] = _depthwise(inputs[0], arrays(name)["depthwise_kernel"], c)
         elif kind == "BatchNormalization":
             w = arrays(name)
-            out[name] = (inputs[0] - w["moving_mean"]) / np.sqrt(w["moving_variance"] +
-                                                                 c["epsilon"]) + w["beta"]
-        elif kind == "MaxPooling2D":
+            out[name] = (inputs[0] - w["moving_mean"]) / np.sqrt(
+                w["moving_variance"] + c["epsilon"]) * w.get("gamma", 1) + w["beta"]
+        elif kind in ("MaxPooling2D", "AveragePooling2D"):
             windows = _windows(inputs[0], c["pool_size"], c["strides"], c["padding"], -np.inf)
-            out[name] = windows.max(axis=(4, 5))
+            out[name] = windows.max(axis=(4, 5)) if kind == "MaxPooling2D" \
+                else windows.mean(axis=(4, 5))
         elif kind == "Dense":
-            out[name] = inputs[0] @ arrays(name)["kernel"]
+            out[name] = _dense(inputs[0], arrays(name), c["activation"])
         else:
             out[name] = {"InputLayer": lambda: x,
                          "Activation": lambda: np.maximum(inputs[0], 0),
+                         "ReLU": lambda: np.clip(inputs[0], 0, c.get("max_value") or np.inf),
+                         "ZeroPadding2D": lambda: np.pad(inputs[0],
+                                                         [(0, 0), *c["padding"], (0, 0)]),
                          "Concatenate": lambda: np.concatenate(inputs, axis=-1),
                          "Lambda": lambda: inputs[0] * c["arguments"]["scale"],
                          "Add": lambda: inputs[0] + inputs[1],
                          "GlobalAveragePooling2D": lambda: inputs[0].mean(axis=(1, 2)),
+                         "Flatten": lambda: inputs[0].reshape(len(inputs[0]), -1),
                          "Dropout": lambda: inputs[0]}[kind]()
-    return out[config["output_layers"][0][0]]
+    return out
+
+
+def keras_output(h5: h5py.File, x: np.ndarray) -> np.ndarray:
+    config = json.loads(h5.attrs["model_config"])["config"]
+    return keras_forward(h5, x)[config["output_layers"][0][0]]
+
+
+def prewhitened(images: np.ndarray) -> np.ndarray:
+    x = images.astype(np.float64)
+    x = x - x.mean(axis=(1, 2, 3), keepdims=True)
+    return x / np.maximum(x.std(axis=(1, 2, 3), keepdims=True), 1 / np.sqrt(x[0].size))
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +193,7 @@ def facenet_float() -> bytes:
 def test_recognizer_equals_the_keras_layers_on_real_chips(faces_dir, facenet_float):
     chips = np.stack([photo(path, (160, 160)) for path in lfw_photos(faces_dir, 2)])
     with h5py.File(io.BytesIO(original("recognizer")), "r") as h5:
-        expected = keras_forward(h5, chips)
+        expected = keras_output(h5, prewhitened(chips))
     recognizer = session(facenet_float)
     batch = chips.transpose(0, 3, 1, 2).astype(np.float32)
     (embeddings,) = recognizer.run(["embedding"], {"image": batch})
@@ -309,3 +343,62 @@ def test_mediapipe_models_equal_the_tflite_interpreter(face_crops, name):
     points = ours[0].reshape(len(crops), -1, 3)[..., :2]
     size = crops.shape[1]
     assert np.all((points > 0) & (points < size))
+
+
+def facemask_crops(faces_dir: Path, labels: tuple[str, ...], size: int) -> np.ndarray:
+    """The first hand-drawn facemask box of each label, at least 40 px, resized to size."""
+    rows = [line.split("\t") for line in
+            (faces_dir / "detection" / "gt_detail.tsv").read_text().splitlines()[1:]]
+    crops = []
+    for label in labels:
+        file, _, x, y, w, h = next(row[:6] for row in rows
+                                   if row[6] == "facemask" and row[9] == label
+                                   and int(row[4]) >= 40)
+        box = (int(x), int(y), int(x) + int(w), int(y) + int(h))
+        image = Image.open(faces_dir / "detection" / file).convert("RGB")
+        crops.append(np.asarray(image.crop(box).resize((size, size), Image.BILINEAR)))
+    return np.stack(crops)
+
+
+def test_mask_classifier_equals_the_keras_layers_on_real_faces(faces_dir):
+    crops = facemask_crops(faces_dir, ("with_mask", "without_mask"), 224)
+    with h5py.File(io.BytesIO(original("mask")), "r") as h5:
+        layers = keras_forward(h5, crops / 127.5 - 1)
+    classifier = session(build.MODELS_DIR / MODELS["mask"].file)
+    batch = crops.transpose(0, 3, 1, 2).astype(np.float32)
+    probabilities, features = classifier.run(["probabilities", "features"], {"image": batch})
+
+    feature_map = layers["out_relu"]                    # n, 7, 7, 1280
+    expected = np.concatenate([layers["flatten"], feature_map[:, 0:2].mean(axis=(1, 2)),
+                               feature_map[:, 2:4].mean(axis=(1, 2))], axis=1)
+    assert probabilities.shape == (2, 2) and features.shape == (2, 3 * 1280)
+    assert np.abs(probabilities - layers["dense_1"]).max() <= 1e-4
+    assert np.abs(features - expected).max() <= 1e-3 * np.abs(expected).max()
+    # with_mask is the first class: the masked face says so, the bare one does not.
+    assert probabilities[0, 0] > 0.5 > probabilities[1, 0]
+
+
+# --- the appearance heads (committed, fitted by models/train_heads.py) ----------------------
+
+def test_appearance_heads_belong_to_the_built_mask_model():
+    heads = json.loads(HEADS_FILE.read_text())
+    assert heads["mask_model_sha256"] == file_sha256(build.MODELS_DIR / MODELS["mask"].file)
+    width = 3 * 1280
+    assert len(heads["mean"]) == len(heads["scale"]) == width
+    assert set(heads["heads"]) == set(HEADS)
+    assert all(len(head["weights"]) == width for head in heads["heads"].values())
+
+
+def test_head_training_is_deterministic_and_learns_a_separable_rule():
+    rng = np.random.default_rng(3)
+    labels = [{"file": f"p{i}", "glasses": ["NoGlasses", "ReadingGlasses", "Sunglasses"][i % 3],
+               "headwear": str(int(i % 4 == 0))} for i in range(120)]
+    features = {row["file"]: rng.normal(0, 1, 3 * 1280).astype(np.float32) for row in labels}
+    for row in labels:      # each label shows in some of the features
+        features[row["file"]][:64] += 3.0 * (row["glasses"] != "NoGlasses")
+        features[row["file"]][64:128] += 3.0 * (row["glasses"] == "Sunglasses")
+        features[row["file"]][128:192] += 3.0 * (row["headwear"] == "1")
+    first = train_heads.train(labels, features, "sha")
+    assert json.dumps(first) == json.dumps(train_heads.train(labels, features, "sha"))
+    for report in first["training"].values():
+        assert report["cross_validated_balanced_accuracy"] >= 0.9

@@ -1,4 +1,4 @@
-"""The facade the operations use: decode, detect, embed, quality, confidence.
+"""The facade the operations use: decode, detect, embed, quality, appearance, confidence.
 
 One Engine per process (get_engine). Its ONNX Runtime sessions are created once, on first use
 or by warm_up(); InferenceSession.run is safe to call from concurrent requests."""
@@ -13,10 +13,12 @@ import onnxruntime as ort
 
 from shared import settings
 from shared.models_status import file_sha256
-from shared.inference import calibration, images, quality
+from shared.inference import appearance, calibration, images, quality
 from shared.inference.align import chip_points
+from shared.inference.appearance import Appearance
 from shared.inference.detector import Detector, Face
 from shared.inference.landmarks import FaceLandmarks, LandmarkModel
+from shared.inference.mask import MaskClassifier
 from shared.inference.quality import FaceQuality
 from shared.inference.recognizer import Recognizer
 
@@ -24,8 +26,11 @@ DETECTOR_FILE = "yunet_2023mar.onnx"
 # The two recognizers fused by shared/inference/recognizer.py.
 RECOGNIZER_FILES = ("facenet_inception_resnet_v1_int8.onnx", "dlib_resnet_v1.onnx")
 MESH_FILE, IRIS_FILE = "mediapipe_face_landmark.onnx", "mediapipe_iris_landmark.onnx"
+MASK_FILE = "face_mask_mobilenet_v2.onnx"
 # Committed with the code (unlike the built models), fitted by `bench/evaluate.py --calibrate`.
 CALIBRATION_DIR = settings.ROOT / "models"
+# Committed too, fitted by `python -m models.train_heads`.
+HEADS_FILE = settings.ROOT / "models" / "appearance_heads.json"
 # Share of identify searches for a person who is not enrolled that may still return a candidate
 # at the default threshold (a false positive identification rate).
 IDENTIFY_FPIR = 0.05
@@ -33,15 +38,18 @@ IDENTIFY_FPIR = 0.05
 
 class Engine:
     def __init__(self, models_dir: Path, threads: int):
-        self.detector = Detector(_session(models_dir / DETECTOR_FILE, threads))
+        self.detector = Detector(open_session(models_dir / DETECTOR_FILE, threads))
         paths = [models_dir / name for name in RECOGNIZER_FILES]
-        self.recognizer = Recognizer(*(_session(path, threads) for path in paths))
+        self.recognizer = Recognizer(*(open_session(path, threads) for path in paths))
         # One checksum for the pair: the calibration holds for these two files together.
         self.recognizer_sha256 = hashlib.sha256(
             "".join(file_sha256(path) for path in paths).encode()).hexdigest()
         self.calibration = calibration.load(CALIBRATION_DIR, self.recognizer_sha256)
-        self.landmark_model = LandmarkModel(_session(models_dir / MESH_FILE, threads),
-                                            _session(models_dir / IRIS_FILE, threads))
+        self.landmark_model = LandmarkModel(open_session(models_dir / MESH_FILE, threads),
+                                            open_session(models_dir / IRIS_FILE, threads))
+        mask_path = models_dir / MASK_FILE
+        self.mask = MaskClassifier(open_session(mask_path, threads))
+        self.heads = appearance.load(HEADS_FILE, file_sha256(mask_path))
 
     @staticmethod
     def decode(data: bytes) -> np.ndarray:
@@ -59,6 +67,11 @@ class Engine:
     @staticmethod
     def quality(image: np.ndarray, face: Face) -> FaceQuality:
         return quality.assess(image, face)
+
+    def appearance(self, image: np.ndarray, faces: list[Face]) -> list[Appearance]:
+        """Mask, glasses and headwear probabilities of each face (one classifier run each)."""
+        readings = self.mask.read(image, [face.landmarks for face in faces])
+        return [self.heads.read(reading, face.width) for reading, face in zip(readings, faces)]
 
     def confidence(self, similarity):
         return self.calibration.confidence(similarity)
@@ -82,9 +95,10 @@ class Engine:
         faces = [Face(100, 100, 150, 150, 1.0, points)]
         self.embed(image, faces)
         self.landmarks(image, faces)
+        self.appearance(image, faces)
 
 
-def _session(path: Path, threads: int) -> ort.InferenceSession:
+def open_session(path: Path, threads: int) -> ort.InferenceSession:
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: run `make models`")
     options = ort.SessionOptions()

@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 
 from shared.inference.detector import MIN_FACE, Face
+from shared.inference.appearance import Appearance
 from shared.inference.engine import get_engine
 from shared.inference.landmarks import FaceLandmarks
 from shared.inference.quality import FaceQuality
@@ -47,6 +48,9 @@ class FoundFaces:
 
     def landmarks(self) -> list[FaceLandmarks]:
         return get_engine().landmarks(self.image, self.faces)
+
+    def appearance(self) -> list[Appearance]:
+        return get_engine().appearance(self.image, self.faces)
 
 
 def find_faces(data: bytes) -> FoundFaces:
