@@ -363,6 +363,8 @@ def test_studio_redact_blurs_identification1(studio, folder):
     assert error.is_hidden(), f"redaction was refused: {error.inner_text()}"
     size = redacted.evaluate("img => img.complete && [img.naturalWidth, img.naturalHeight]")
     assert size == list(Image.open(photo(folder, "identification1")).size)
+    # The count comes from the answer's x-redacted-faces header.
+    expect(studio.panel("redact").locator(".status")).to_contain_text("4 faces obscured")
     download = studio.by("redacted-download")
     expect(download).to_have_attribute("download", "identification1-redacted.jpg")
     expect(download).to_have_attribute("href", re.compile(r"^blob:"))
