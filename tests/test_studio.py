@@ -80,9 +80,9 @@ class Studio:
         self.by("key-input").fill(key)
         self.by("key-input").press("Enter")
 
-    def screenshot(self, name: str) -> Path:
-        """A reduced PNG of the window (small enough to commit)."""
-        image = Image.open(io.BytesIO(self.page.screenshot())).convert("RGB")
+    def screenshot(self, name: str, part: Locator | None = None) -> Path:
+        """A reduced PNG of the window, or of one `part` of it (small enough to commit)."""
+        image = Image.open(io.BytesIO((part or self.page).screenshot())).convert("RGB")
         if image.width > SCREENSHOT_WIDTH:
             image = image.resize((SCREENSHOT_WIDTH, round(image.height * SCREENSHOT_WIDTH
                                                           / image.width)), Image.LANCZOS)
@@ -264,7 +264,7 @@ def test_studio_landmarks_on_identification1(studio, folder):
     assert error.is_hidden(), f"detect with landmarks was refused: {error.inner_text()}"
     expect(studio.by("face-box")).to_have_count(4)
     expect(studio.by("landmark")).to_have_count(4 * 27)
-    studio.screenshot("detect-landmarks")
+    studio.screenshot("detect-landmarks", studio.locator("#detect-photo .photo"))
     studio.assert_no_console_errors()
 
 
