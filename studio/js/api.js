@@ -53,9 +53,9 @@ async function errorOf(response) {
 }
 
 // One request: `json` (an object) or `image` (a File) as the body; `output` names the file a
-// binary answer is saved to in the curl command. Resolves to the parsed JSON, a Blob for binary
-// answers, or null for empty ones; rejects with an ApiError carrying the service's message.
-export async function call(log, { method = "GET", path, query, json, image, output }) {
+// binary answer is saved to in the curl command. Resolves to the successful Response; rejects
+// with an ApiError carrying the service's message.
+export async function send(log, { method = "GET", path, query, json, image, output }) {
   const url = fullUrl(path, query);
   const entry = log.add(method, new URL(url).pathname, curlCommand({ method, url, json, image, output }));
   if (!key.get()) {
@@ -85,6 +85,12 @@ export async function call(log, { method = "GET", path, query, json, image, outp
     dispatchEvent(new Event(KEY_REFUSED));   // the page asks for the key again
   }
   if (!response.ok) throw await errorOf(response);
+  return response;
+}
+
+// As `send`, resolving to the parsed JSON, a Blob for binary answers, or null for empty ones.
+export async function call(log, request) {
+  const response = await send(log, request);
   const type = response.headers.get("Content-Type") || "";
   if (type.startsWith("application/json")) return response.json();
   const blob = await response.blob();

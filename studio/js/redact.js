@@ -1,5 +1,5 @@
 // Redact: a photo -> the same photo with every face obscured, shown and offered for download.
-import { call } from "./api.js";
+import { send } from "./api.js";
 import { RequestLog, messages, picker } from "./ui.js";
 
 const REDACT = "/redact/v1/image";
@@ -22,13 +22,15 @@ export function setupRedact(panel) {
     say.busy("Redacting…");
     try {
       const name = redactedName(file.name);
-      const blob = await call(log, { method: "POST", path: REDACT, query: { method: panel.querySelector("#redact-method").value }, image: file, output: name });
-      if (!(blob instanceof Blob)) throw new Error("The service answered without an image.");
+      const response = await send(log, { method: "POST", path: REDACT, query: { method: panel.querySelector("#redact-method").value }, image: file, output: name });
+      const blob = await response.blob();
+      if (!blob.size) throw new Error("The service answered without an image.");
+      const faces = Number(response.headers.get("x-redacted-faces"));
       if (image.src) URL.revokeObjectURL(image.src);
       image.src = download.href = URL.createObjectURL(blob);
       download.download = name;
       result.hidden = false;
-      say.done(`${name} · ${Math.round(blob.size / 1024)} KB`);
+      say.done(`${faces} face${faces === 1 ? "" : "s"} obscured · ${name} · ${Math.round(blob.size / 1024)} KB`);
     } catch (err) {
       say.fail(err);
     }
