@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from shared.collections import repository, service, shards, snapshots, training
+from shared.collections import integrity, repository, service, shards, snapshots, training
 from shared.collections.kinds import FACE_LIST, LARGE_FACE_LIST, LARGE_PERSON_GROUP, PERSON_GROUP
 from shared.storage import clients
 from tests.collections_support import cached_face, run_queue, unit
@@ -319,3 +319,133 @@ def test_concurrent_deletes_of_one_person_count_once(azurite):
     assert repository.get_collection(PERSON_GROUP, collection.collection_id).members == 2
     with pytest.raises(service.FaceError):
         service.store_face(collection, victim, centres[victim], None)
+
+
+# --- shard writes keep every record (issue 12) ---------------------------------------------
+
+def _records(count: int) -> np.ndarray:
+    ids = [str(uuid.uuid4()) for _ in range(count)]
+    return shards.records(ids, ids, unit(RNG.normal(size=(count, shards.DIM))))
+
+
+def _faces_in(storage_id: str, shard: int) -> set[str]:
+    return {shards.uuid_text(face) for face in shards.read(storage_id, shard)[0]["face"]}
+
+
+def test_add_after_a_removal_keeps_every_record(azurite):
+    """The reported loss: a removal rewrote the shard without a block list, and the next add
+    committed only its own block."""
+    storage_id = uuid.uuid4().hex
+    first, second, third = _records(1), _records(1), _records(1)
+    shards.append(storage_id, 0, first)
+    shards.append(storage_id, 0, second)
+    shards.remove(storage_id, 0, faces={shards.uuid_text(second["face"][0])})
+    shards.append(storage_id, 0, third)
+    assert _faces_in(storage_id, 0) == {shards.uuid_text(r["face"]) for r in (first[0], third[0])}
+
+
+def test_a_shard_written_by_put_blob_is_kept_on_the_next_add(azurite):
+    """Shards that an older version left without a committed block list lose nothing."""
+    storage_id, old, new = uuid.uuid4().hex, _records(3), _records(1)
+    shards.container().upload_blob(f"{storage_id}/shards/000", old.tobytes())
+    shards.append(storage_id, 0, new)
+    assert _faces_in(storage_id, 0) == {shards.uuid_text(f) for f in
+                                        np.concatenate([old, new])["face"]}
+    shards.append(storage_id, 0, _records(1))
+    assert len(_faces_in(storage_id, 0)) == 5
+
+
+def test_the_face_list_reproducer_keeps_the_first_face(azurite):
+    service.create_collection(FACE_LIST, list_id := f"l-{uuid.uuid4().hex[:8]}", {"name": "l"})
+    collection = repository.get_collection(FACE_LIST, list_id)
+    dad, mom, son = (unit(RNG.normal(size=shards.DIM)) for _ in range(3))
+    dad_id = service.store_face(collection, None, dad, None)
+    mom_id = service.store_face(collection, None, mom, None)
+    service.delete_face(FACE_LIST, list_id, None, mom_id)
+    son_id = service.store_face(collection, None, son, None)
+    assert _faces_in(collection.storage_id, 0) == {dad_id, son_id}
+    assert best_person(collection, near(dad)) == dad_id
+
+
+# --- integrity check -----------------------------------------------------------------------
+
+def test_integrity_check_reports_missing_and_removes_orphan_embeddings(azurite):
+    collection, centres = make_group(PERSON_GROUP, persons=3, faces_each=2)
+    sid = collection.storage_id
+    assert integrity.check(sid).consistent
+    person_id = next(iter(centres))
+    lost_face = repository.get_person(sid, person_id).face_ids[0]
+    shard = shards.shard_of(person_id, PERSON_GROUP.shard_count)
+    shards.remove(sid, shard, faces={lost_face})
+    orphan = str(uuid.uuid4())
+    shards.append(sid, shard, shards.records([orphan], [person_id], unit(RNG.normal(size=(1, shards.DIM)))))
+
+    report = integrity.check(sid, repair=True)
+    assert report.missing_embeddings == [lost_face]
+    assert report.orphan_embeddings == [orphan] and report.repaired
+    assert "must be deleted and added again" in report.summary() and lost_face in report.summary()
+    assert orphan not in _faces_in(sid, shard)
+    assert integrity.check(sid).orphan_embeddings == []
+
+
+def test_training_reports_faces_without_embedding_in_its_status(azurite):
+    collection, centres = make_group(LARGE_PERSON_GROUP, persons=2, faces_each=1)
+    person_id = next(iter(centres))
+    lost_face = repository.get_person(collection.storage_id, person_id).face_ids[0]
+    shards.remove(collection.storage_id, shards.shard_of(person_id, LARGE_PERSON_GROUP.shard_count),
+                  faces={lost_face})
+    state = train(collection)
+    assert state.status == "succeeded"
+    assert lost_face in state.message and "added again" in state.message
+
+
+def test_integrity_command_exit_status(azurite):
+    collection, _ = make_group(LARGE_PERSON_GROUP, persons=2, faces_each=1)
+    assert integrity.main(["largePersonGroup", collection.collection_id]) == 0
+    shards.append(collection.storage_id, 0, _records(1))
+    assert integrity.main(["largePersonGroup", collection.collection_id]) == 1
+
+
+# --- no snapshot outlives its use ----------------------------------------------------------
+
+def _snapshot_versions(storage_id: str) -> set[str]:
+    prefix = f"{storage_id}/snapshots/"
+    return {b.name[len(prefix):].split("/")[0] for b in shards.container().list_blobs(prefix)}
+
+
+def _run_one(op: str) -> None:
+    """Process the first queued training message of kind `op`, leaving the others queued."""
+    queue = clients.queue(training.QUEUE)
+    for message in queue.receive_messages(max_messages=32, visibility_timeout=1):
+        body = json.loads(message.content)
+        if body["op"] == op:
+            training.process(body)
+            queue.delete_message(message)
+            return
+    raise AssertionError(f"no {op} message queued")
+
+
+def test_superseded_training_leaves_no_snapshot_blobs(azurite):
+    collection, centres = make_group(LARGE_PERSON_GROUP, persons=40, faces_each=1)
+    sid = collection.storage_id
+    first = training.request(sid)
+    _run_one("start")
+    _run_one("part")                       # the first job has written a part of its snapshot
+    assert first in _snapshot_versions(sid)
+    second = train(collection).job         # supersedes it, then commits
+    assert _snapshot_versions(sid) == {second}
+    victim = next(iter(centres))
+    service.delete_person(LARGE_PERSON_GROUP, collection.collection_id, victim)
+    third = train(collection).job
+    assert _snapshot_versions(sid) == {third}
+    snapshot = snapshots.trained(sid, third)
+    assert victim not in {shards.uuid_text(owner) for owner in snapshot.owners}
+
+
+def test_a_face_added_while_its_collection_is_deleted_leaves_no_embedding(azurite):
+    collection, _ = make_group(LARGE_FACE_LIST, persons=0)
+    service.delete_collection(LARGE_FACE_LIST, collection.collection_id)
+    with pytest.raises(service.FaceError) as raised:     # the add had read the collection
+        service.store_face(collection, None, unit(RNG.normal(size=shards.DIM)), None)
+    assert raised.value.code == "LargeFaceListNotFound"
+    assert list(shards.container().list_blobs(f"{collection.storage_id}/")) == []

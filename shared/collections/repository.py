@@ -61,15 +61,18 @@ def _bucket(storage_id: str, item_id: str) -> str:
     return f"{storage_id}_{item_id[:2]}"
 
 
-def _page(name: str, storage_id: str, start: str | None, top: int) -> list:
-    """Rows of one collection with RowKey > start, ascending, at most `top`."""
-    start = start or ""
-    entities = table(name).query_entities(
+def _rows(name: str, storage_id: str, start: str = "", page_size: int = 1000) -> Iterable:
+    """Rows of one collection with RowKey > start, ascending."""
+    return table(name).query_entities(
         "PartitionKey ge @low and PartitionKey le @high and RowKey gt @start",
         parameters={"low": _bucket(storage_id, start) if start else f"{storage_id}_00",
                     "high": f"{storage_id}_ff", "start": start},
-        results_per_page=min(top, 1000))
-    return list(islice(entities, top))
+        results_per_page=page_size)
+
+
+def _page(name: str, storage_id: str, start: str | None, top: int) -> list:
+    """Rows of one collection with RowKey > start, ascending, at most `top`."""
+    return list(islice(_rows(name, storage_id, start or "", min(top, 1000)), top))
 
 
 def _delete_rows(name: str, storage_id: str) -> int:
@@ -194,12 +197,13 @@ class Person:
     name: str
     user_data: str | None
     face_ids: list[str] = field(default_factory=list)
+    deleting: bool = False       # a delete has claimed the person; it is no longer visible
 
 
 def _person(entity) -> Person:
     faces = entity.get("FaceIds") or ""
     return Person(entity["RowKey"], entity["Name"], entity.get("UserData"),
-                  faces.split(",") if faces else [])
+                  faces.split(",") if faces else [], bool(entity.get("Deleting")))
 
 
 def create_person(storage_id: str, name: str, user_data: str | None) -> Person:
@@ -323,6 +327,15 @@ def delete_faces(storage_id: str, face_ids: Iterable[str]) -> None:
 
 def list_faces(storage_id: str, start: str | None, top: int) -> list[FaceRecord]:
     return [_face(e) for e in _page(FACES, storage_id, start, top)]
+
+
+def all_faces(storage_id: str) -> Iterable[FaceRecord]:
+    return (_face(e) for e in _rows(FACES, storage_id))
+
+
+def all_persons(storage_id: str) -> Iterable[Person]:
+    """Every person, those being deleted included (they are skipped by the callers that must)."""
+    return (_person(e) for e in _rows(PERSONS, storage_id))
 
 
 def purge(storage_id: str) -> int:

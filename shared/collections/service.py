@@ -260,9 +260,22 @@ def store_face(collection: Collection, person_id: str | None, embedding: np.ndar
     except Exception:
         _undo_face(collection, person_id, face_id)
         raise
+    _drop_if_collection_deleted(collection)
     if person_id:
         _drop_if_person_deleted(collection, owner, shard)
     return face_id
+
+
+def _drop_if_collection_deleted(collection: Collection) -> None:
+    """A collection deleted while a face was being added must not keep the new embedding: its
+    delete (and perhaps its purge) removed the blobs before our write landed."""
+    try:
+        current = repository.get_collection(collection.kind, collection.collection_id)
+    except FaceError:
+        current = None
+    if current is None or current.storage_id != collection.storage_id:
+        shards.delete_collection_blobs(collection.storage_id)
+        raise collection.kind.not_found(collection.collection_id)
 
 
 def _reserve(collection: Collection, person_id: str | None, face_id: str,

@@ -6,10 +6,16 @@ float32 vector). The owner is the person (groups) or the face itself (face lists
 a hash of the owner, so all faces of a person share a shard and deleting a person rewrites one
 blob.
 
-Shards are block blobs: adding a face stages one block and commits the block list on the
-blob's ETag (retrying on a race, so concurrent adds never lose each other); removing records
-rewrites the blob with one conditional Put Blob, atomic for readers. A shard whose block list
-grows long is compacted into one block on the next add."""
+Shards are block blobs, and every write is a block-list commit conditional on the blob's ETag
+(retrying on a race): adding a face stages one block and commits the committed list plus it;
+removing records stages the remaining records as one block and commits that block alone. Both are
+atomic for readers, and concurrent writers never lose each other.
+
+Never write a shard with a single Put Blob: such a blob has content but no committed block list,
+so the next add would commit `[] + [new block]` and silently drop everything it held. A shard
+left that way by an older version (its committed blocks do not add up to its size) is rewritten
+as one block before anything is added to it. A shard whose block list grows long is compacted
+into one block on the next add."""
 from __future__ import annotations
 
 import uuid
@@ -87,27 +93,38 @@ def append(storage_id: str, shard: int, new: np.ndarray) -> None:
     blob = _blob(storage_id, shard)
     for _ in range(_RETRIES):
         try:
-            etag = blob.get_blob_properties().etag
+            properties = blob.get_blob_properties()
             committed, _ = blob.get_block_list("committed")
         except ResourceNotFoundError:
-            etag, committed = None, []
-        if len(committed) >= COMPACT_AT:
+            properties, committed = None, []
+        etag = properties.etag if properties else None
+        listed = sum(block.size for block in committed)
+        if len(committed) >= COMPACT_AT or (properties and listed != properties.size):
             if _rewrite(storage_id, shard, lambda old: np.concatenate([old, new])):
                 return
             continue
-        # Staged blocks not named by a commit are discarded, so stage afresh on every attempt.
-        block = uuid.uuid4().hex
-        blob.stage_block(block, new.tobytes())
-        try:
-            blob.commit_block_list([BlobBlock(b.id) for b in committed] + [BlobBlock(block)],
-                                   **_unchanged_since(etag))
+        if _commit(blob, [block.id for block in committed], new.tobytes(), etag):
             return
-        except (ResourceModifiedError, ResourceExistsError):
-            continue
-        except HttpResponseError as err:
-            if err.status_code not in (400, 409, 412):   # 400: a block was discarded by a race
-                raise
     raise RuntimeError("too much contention on one shard")
+
+
+def _commit(blob: BlobClient, kept: list[str], data: bytes, etag: str | None) -> bool:
+    """Stage `data` as a new block and commit `kept + [it]` if the blob is still at `etag`.
+
+    False when raced. Staged blocks not named by a commit are discarded, so a retry stages
+    afresh."""
+    block = uuid.uuid4().hex
+    blob.stage_block(block, data)
+    try:
+        blob.commit_block_list([BlobBlock(b) for b in kept] + [BlobBlock(block)],
+                               **_unchanged_since(etag))
+        return True
+    except (ResourceModifiedError, ResourceExistsError, ResourceNotFoundError):
+        return False
+    except HttpResponseError as err:
+        if err.status_code in (400, 409, 412):    # 400: a block was discarded by a race
+            return False
+        raise
 
 
 def remove(storage_id: str, shard: int, owners: set[str] = frozenset(),
@@ -127,22 +144,48 @@ def remove(storage_id: str, shard: int, owners: set[str] = frozenset(),
     raise RuntimeError("too much contention on one shard")
 
 
+def _read_for_write(storage_id: str, shard: int) -> tuple[np.ndarray, str | None]:
+    """The shard's records and the ETag they are the content of, proven by the ETag being
+    the same before and after the download (ETags never repeat). A download's own ETag is not
+    enough: Azurite answers a download with the content of one version and, when a commit
+    lands meanwhile, the ETag of the next."""
+    blob = _blob(storage_id, shard)
+    for _ in range(_RETRIES):
+        etag = _etag(blob)
+        if etag is None:
+            return np.zeros(0, RECORD), None
+        try:
+            data = blob.download_blob(etag=etag, match_condition=MatchConditions.IfNotModified)
+            records = np.frombuffer(data.readall(), RECORD)
+        except (ResourceModifiedError, ResourceNotFoundError):
+            continue
+        if _etag(blob) == etag:
+            return records, etag
+    raise RuntimeError("too much contention on one shard")
+
+
+def _etag(blob: BlobClient) -> str | None:
+    try:
+        return blob.get_blob_properties().etag
+    except ResourceNotFoundError:
+        return None
+
+
 def _rewrite(storage_id: str, shard: int, change) -> bool:
     """Replace the shard with `change(records)` if nobody wrote it meanwhile.
 
     `change` returns None for "nothing to do". True when done, False when raced."""
-    old, etag = read(storage_id, shard)
+    old, etag = _read_for_write(storage_id, shard)
     new = change(old)
     if new is None:
         return True
     blob = _blob(storage_id, shard)
+    if len(new):
+        return _commit(blob, [], new.tobytes(), etag)
     try:
-        if len(new):
-            blob.upload_blob(new.tobytes(), overwrite=True, **_unchanged_since(etag))
-        else:
-            blob.delete_blob(**_unchanged_since(etag))
+        blob.delete_blob(**_unchanged_since(etag))
         return True
-    except (ResourceModifiedError, ResourceExistsError, ResourceNotFoundError):
+    except (ResourceModifiedError, ResourceNotFoundError):
         return False
 
 

@@ -24,6 +24,7 @@ from functools import lru_cache
 
 import numpy as np
 import onnxruntime as ort
+from azure.core.exceptions import ResourceNotFoundError
 
 from shared import settings
 from shared.collections import shards
@@ -178,9 +179,13 @@ def load(storage_id: str, version: str) -> Snapshot:
 
 
 def delete(storage_id: str, version: str) -> None:
+    """Delete a version's blobs; another process deleting them at the same time is fine."""
     names = [b.name for b in shards.container().list_blobs(prefix(storage_id, version))]
     for name in names:
-        shards.container().delete_blob(name, delete_snapshots="include")
+        try:
+            shards.container().delete_blob(name, delete_snapshots="include")
+        except ResourceNotFoundError:
+            pass
 
 
 # --- per-process cache ---------------------------------------------------------------------

@@ -11,14 +11,20 @@
   moment nothing of the job is visible; after it the previous snapshot's blobs are deleted.
 
 Every step is idempotent (at-least-once delivery): a retried part rewrites the same blob, a
-repeated commit finds the pointer already moved. A message that keeps failing lands in the
+repeated commit finds the pointer already moved. After a commit, `check` compares the
+collection's rows with its shards (integrity.py) and puts what it finds in the status message.
+
+No snapshot outlives its use, since it holds the embeddings of persons deleted since: the
+previous one is deleted after a commit, a failed job's on failure, and a superseded job's
+(`superseded_<job>` rows, written when a newer request replaces it) after the next commit or
+failure; a part that finishes writing after its job was abandoned deletes what it wrote. A message that keeps failing lands in the
 poison queue, whose function marks the job failed (`fail`): never stuck "running", and the
 previous snapshot keeps serving. A newer `request` supersedes a running job, whose later
 steps then do nothing.
 
 Table `training`, PartitionKey = storage id: RowKey `state` (status, job, snapshot pointer,
 dates), `deleted_<ownerId>` (owners deleted since their snapshot: identify filters them until
-a training drops them) and `done_<job>_<part>` markers."""
+a training drops them), `superseded_<job>` and `done_<job>_<part>` markers."""
 from __future__ import annotations
 
 import json
@@ -33,7 +39,7 @@ from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import UpdateMode
 
 from shared import clock
-from shared.collections import repository, shards, snapshots
+from shared.collections import integrity, repository, shards, snapshots
 from shared.collections.shards import uuid_bytes
 from shared.storage import clients
 
@@ -101,6 +107,9 @@ def request(storage_id: str) -> str:
         if entity is None:
             _table().create_entity({"PartitionKey": storage_id, "RowKey": "state", **fresh})
             return
+        if entity["Status"] in ("notStarted", "running"):
+            _table().upsert_entity({"PartitionKey": storage_id,
+                                    "RowKey": f"superseded_{entity['Job']}"})
         entity.update(fresh)
         _table().update_entity(entity, mode=UpdateMode.REPLACE, etag=entity.metadata["etag"],
                                match_condition=MatchConditions.IfNotModified)
@@ -126,6 +135,8 @@ def process(message: dict) -> None:
         start(storage_id, message["job"])
     elif op == "part":
         build_part(storage_id, message["job"], message["part"], message["shards"])
+    elif op == "check":
+        check(storage_id, message["job"])
     elif op == "purge":
         purge(storage_id)
     else:
@@ -175,9 +186,20 @@ def build_part(storage_id: str, job: str, index: int, shard_numbers: list[int]) 
     part = snapshots.Part.from_records(np.concatenate(records) if records
                                        else np.zeros(0, shards.RECORD))
     snapshots.write_part(storage_id, job, index, part)
+    if _abandoned(storage_id, job):     # replaced while we wrote: nobody else will delete it
+        snapshots.delete(storage_id, job)
+        return
     _table().upsert_entity({"PartitionKey": storage_id, "RowKey": f"done_{job}_{index:04d}",
                             "Faces": len(part.owners)})
     _commit_if_complete(storage_id, job)
+
+
+def _abandoned(storage_id: str, job: str) -> bool:
+    """True once `job` can never be the served snapshot: a newer job replaced it, or it failed
+    (neither a replaced nor a failed job can commit later)."""
+    current = state(storage_id)
+    return current is None or (current.snapshot != job
+                               and (current.job != job or current.status == "failed"))
 
 
 def _live_records(storage_id: str, shard: int, deleted: set[str]) -> np.ndarray:
@@ -192,10 +214,15 @@ def _live_records(storage_id: str, shard: int, deleted: set[str]) -> np.ndarray:
     return records
 
 
-def _done_markers(storage_id: str, job: str) -> list:
+def _rows_named(storage_id: str, prefix: str) -> list:
+    """The collection's training rows whose RowKey starts with `prefix` (which ends in '_')."""
     return list(_table().query_entities(
         "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
-        parameters={"pk": storage_id, "low": f"done_{job}_", "high": f"done_{job}`"}))
+        parameters={"pk": storage_id, "low": prefix, "high": prefix[:-1] + "`"}))
+
+
+def _done_markers(storage_id: str, job: str) -> list:
+    return _rows_named(storage_id, f"done_{job}_")
 
 
 def _commit_if_complete(storage_id: str, job: str) -> None:
@@ -219,6 +246,8 @@ def _commit_if_complete(storage_id: str, job: str) -> None:
 def _after_commit(storage_id: str, job: str, previous: str | None, markers: list) -> None:
     if previous and previous != job:
         snapshots.delete(storage_id, previous)
+    _delete_superseded(storage_id)
+    _enqueue({"op": "check", "storage": storage_id, "job": job})
     forgotten = json.loads(shards.container().download_blob(
         _deletions_blob(storage_id, job)).readall())
     repository.delete_entities(_table(), [{"PartitionKey": storage_id, "RowKey": f"deleted_{o}"}
@@ -235,6 +264,28 @@ def fail(storage_id: str, job: str, message: str) -> None:
     if _update_state(storage_id, mark):
         snapshots.delete(storage_id, job)
         repository.delete_entities(_table(), _done_markers(storage_id, job))
+        _delete_superseded(storage_id)
+
+
+def _delete_superseded(storage_id: str) -> None:
+    rows = _rows_named(storage_id, "superseded_")
+    for row in rows:
+        snapshots.delete(storage_id, row["RowKey"][len("superseded_"):])
+    repository.delete_entities(_table(), rows)
+
+
+def check(storage_id: str, job: str) -> None:
+    """Compare rows and shards after a training; report in the status message of `job`."""
+    report = integrity.check(storage_id, repair=True)
+    if not report.consistent:
+        log.warning("collection %s: %s", storage_id, report.summary())
+
+    def note(entity) -> bool:
+        if entity["Job"] != job or entity["Status"] != "succeeded":
+            return False
+        entity["Message"] = report.summary()
+        return True
+    _update_state(storage_id, note)
 
 
 def _record_deletions_before(storage_id: str, job: str) -> None:
@@ -261,11 +312,7 @@ def mark_deleted(storage_id: str, owner_ids: list[str]) -> None:
 
 
 def deleted_owners(storage_id: str) -> set[str]:
-    rows = _table().query_entities(
-        "PartitionKey eq @pk and RowKey ge @low and RowKey lt @high",
-        parameters={"pk": storage_id, "low": "deleted_", "high": "deleted`"},
-        select=["RowKey"])
-    return {row["RowKey"][len("deleted_"):] for row in rows}
+    return {row["RowKey"][len("deleted_"):] for row in _rows_named(storage_id, "deleted_")}
 
 
 def purge(storage_id: str) -> None:
