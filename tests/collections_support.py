@@ -28,13 +28,15 @@ def cached_face(vector: np.ndarray, recognition_model: str = "recognition_01") -
     return face_id
 
 
-def run_queue(poison_after: int | None = None) -> int:
+def run_queue(poison_after: int | None = None, visibility_timeout: int = 60) -> int:
     """Process training messages until the queue is empty, as the queue trigger would; a
-    message failing `poison_after` times goes to the poison handler. Returns failures."""
+    message failing `poison_after` times goes to the poison handler. Returns failures.
+    A message taken by a process that dies is delivered again after `visibility_timeout`."""
     queue = clients.queue(training.QUEUE)
     failures = 0
     while True:
-        messages = list(queue.receive_messages(max_messages=16, visibility_timeout=60))
+        messages = list(queue.receive_messages(max_messages=16,
+                                               visibility_timeout=visibility_timeout))
         if not messages:
             return failures
         for message in messages:
