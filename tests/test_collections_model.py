@@ -461,10 +461,10 @@ def check_ranking(face: str, query: np.ndarray, searchable: dict[str, dict[str, 
 
 # No shrinking: replaying sequences against storage took over five minutes per failure; the
 # failing sequence is printed step by step as it ran.
-RUN = settings(max_examples=8, stateful_step_count=65, deadline=None, derandomize=True,
+RUN = settings(max_examples=10, stateful_step_count=65, deadline=None, derandomize=True,
                database=None, phases=[Phase.explicit, Phase.generate],
                suppress_health_check=list(HealthCheck), print_blob=False)
-MIN_OPERATIONS = 500     # per kind: ≥ 2,000 across the four
+MIN_OPERATIONS = 500     # per kind: ≥ 2,000 across the four (sequences may end early)
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=[kind.name for kind in KINDS])
