@@ -122,8 +122,10 @@ def misidentified(kind: Kind, group_id: str, faces: dict[str, tuple[str, np.ndar
 
 
 def still_found(kind: Kind, group_id: str, vectors: list[np.ndarray]) -> int:
-    """How many deleted faces' vectors still match someone as the same person."""
-    return sum(bool(found) for found in identify(kind, group_id, vectors, 0.5))
+    """How many deleted faces' vectors are still found as themselves (confidence 0.99, a
+    similarity near 1: random vectors of other faces reach the same-person threshold of 0.36
+    about once in 60,000 pairs, so that would not tell a ghost from chance)."""
+    return sum(bool(found) for found in identify(kind, group_id, vectors, 0.99))
 
 
 def settle(kind: Kind, group_id: str, ledger: Ledger, vectors: dict[str, np.ndarray]) -> dict:
