@@ -65,3 +65,20 @@ def clients(azurite):
         with FaceAdministrationClient(host.url, credential) as admin, \
                 FaceClient(host.url, credential) as face:
             yield admin, face
+
+
+# Figures measured by tests (operations run, faults injected...), printed at the end of the run
+# so they can be quoted without digging through captured output.
+_FIGURES: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def figures() -> list[str]:
+    return _FIGURES
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if _FIGURES:
+        terminalreporter.section("figures")
+        for line in _FIGURES:
+            terminalreporter.write_line(line)

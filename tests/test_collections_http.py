@@ -323,3 +323,45 @@ def test_add_face_image_errors(client, faces_dir):
         (400, "InvalidImage")
     assert call(client, "GET", f"{route}/{group_id}/persons/{person}").json()[
         "persistedFaceIds"] == []
+
+
+def person_in_shard_of(client, route: str, group_id: str, other: str) -> str:
+    """A new person whose embeddings share a shard with `other`'s (persons are made until one
+    hashes there: about one in `shard_count`)."""
+    shard_count = KIND_OF[route].shard_count
+    for _ in range(40 * shard_count):
+        person = new_person(client, route, group_id)
+        if shards.shard_of(person, shard_count) == shards.shard_of(other, shard_count):
+            return person
+    raise AssertionError("no person hashed to the shard")
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_a_deleted_face_takes_no_other_persons_face_with_it(client, folder, route):
+    """Issue 12's person-group twin: Dad and Mom share a shard; deleting Mom's face, then
+    adding another one, must leave Dad identifiable and verifiable."""
+    scope = KIND_OF[route].id_field
+    group_id = new_group(client, route, recognitionModel="recognition_04")
+    dad = new_person(client, route, group_id, "Dad")
+    mom = person_in_shard_of(client, route, group_id, dad)
+    photo = {name: (folder / f"Family1-{name}.jpg").read_bytes()
+             for name in ("Dad1", "Dad3", "Mom1", "Mom2", "Dad2")}
+    for name in ("Dad1", "Dad3"):
+        assert add_photo(client, route, group_id, dad, photo[name]).status_code == 200
+    mom1 = add_photo(client, route, group_id, mom, photo["Mom1"]).json()["persistedFaceId"]
+    assert call(client, "DELETE",
+                f"{route}/{group_id}/persons/{mom}/persistedfaces/{mom1}").status_code == 200
+    assert add_photo(client, route, group_id, mom, photo["Mom2"]).status_code == 200
+    assert train_and_wait(client, route, group_id)["status"] == "succeeded"
+
+    storage_id = repository.get_collection(KIND_OF[route], group_id).storage_id
+    records, _ = shards.read(storage_id, shards.shard_of(dad, KIND_OF[route].shard_count))
+    owners = [shards.uuid_text(owner) for owner in records["owner"]]
+    assert (owners.count(dad), owners.count(mom)) == (2, 1)
+    dad2 = client.detect(photo["Dad2"], recognitionModel="recognition_04").json()[0]["faceId"]
+    identified = call(client, "POST", "identify", json={"faceIds": [dad2], scope: group_id})
+    best = identified.json()[0]["candidates"][0]
+    assert best["personId"] == dad and best["confidence"] >= 0.5, identified.text
+    verdict = call(client, "POST", "verify", json={"faceId": dad2, "personId": dad,
+                                                   scope: group_id}).json()
+    assert verdict["isIdentical"] and verdict["confidence"] >= 0.5, verdict

@@ -16,13 +16,9 @@ from shared.collections import (administration, faces, integrity, repository, se
 from shared.collections.kinds import FACE_LIST, LARGE_FACE_LIST, LARGE_PERSON_GROUP, PERSON_GROUP
 from shared.errors import FaceError
 from shared.storage import clients
-from shared.storage.face_ids import StoredFace, default_store, expiry
+from tests.collections_support import cached_face, run_queue, unit
 
 RNG = np.random.default_rng(7)
-
-
-def unit(vectors: np.ndarray) -> np.ndarray:
-    return (vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)).astype(np.float32)
 
 
 def near(vector: np.ndarray, noise: float = 0.57) -> np.ndarray:
@@ -43,28 +39,6 @@ def make_group(kind, persons: int, faces_each: int = 2):
         for _ in range(faces_each):
             faces.store_face(collection, person_id, near(centres[person_id]), None)
     return collection, centres
-
-
-def run_queue(poison_after: int | None = None) -> int:
-    """Process training messages until the queue is empty, as the queue trigger would; a
-    message failing `poison_after` times goes to the poison handler. Returns failures."""
-    queue = clients.queue(training.QUEUE)
-    failures = 0
-    while True:
-        messages = list(queue.receive_messages(max_messages=16, visibility_timeout=60))
-        if not messages:
-            return failures
-        for message in messages:
-            body = json.loads(message.content)
-            try:
-                training.process(body)
-            except RuntimeError:
-                failures += 1
-                if poison_after is None or message.dequeue_count < poison_after:
-                    queue.update_message(message, visibility_timeout=0)
-                    continue
-                training.process_poison(body)
-            queue.delete_message(message)
 
 
 def train(collection) -> training.TrainingState:
@@ -287,13 +261,6 @@ def test_person_limit_of_the_kind(azurite):
     assert (raised.value.status, raised.value.code) == (403, "QuotaExceeded")
     faces.delete_person(small, group_id, people[0]["personId"])
     administration.create_person(small, group_id, "fits again")
-
-
-def cached_face(vector: np.ndarray) -> str:
-    face_id = str(uuid.uuid4())
-    default_store().save([StoredFace(face_id, vector, "recognition_01", (0, 0, 9, 9),
-                                     expiry(600))])
-    return face_id
 
 
 @pytest.mark.parametrize("kind", [FACE_LIST, LARGE_FACE_LIST])

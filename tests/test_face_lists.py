@@ -294,3 +294,25 @@ def test_large_face_list_listing(client):
                 {"returnRecognitionModel": "maybe"}):
         assert error_code(call(client, "GET", "largefacelists", params=bad)) == \
             (400, "BadArgument")
+
+
+def test_a_deleted_face_takes_no_other_face_with_it(client, folder):
+    """Issue 12's reproducer: add Dad1, add Mom1, delete Mom1's face, add Son1. Dad1 must stay
+    findable and the list's one shard must hold the two remaining embeddings."""
+    list_id = new_list(client, "facelists", recognitionModel="recognition_04")
+    photo = {name: (folder / f"Family1-{name}.jpg").read_bytes()
+             for name in ("Dad1", "Mom1", "Son1", "Dad2")}
+    ids = {name: add(client, "facelists", list_id, photo[name]).json()["persistedFaceId"]
+           for name in ("Dad1", "Mom1")}
+    assert call(client, "DELETE",
+                f"facelists/{list_id}/persistedfaces/{ids.pop('Mom1')}").status_code == 200
+    ids["Son1"] = add(client, "facelists", list_id, photo["Son1"]).json()["persistedFaceId"]
+
+    listed = call(client, "GET", f"facelists/{list_id}").json()["persistedFaces"]
+    assert {face["persistedFaceId"] for face in listed} == set(ids.values())
+    dad2 = client.detect(photo["Dad2"], "v1.0", recognitionModel="recognition_04").json()
+    found = similar(client, {"faceId": dad2[0]["faceId"], "faceListId": list_id,
+                             "mode": "matchFace"}).json()
+    assert found[0]["persistedFaceId"] == ids["Dad1"] and found[0]["confidence"] >= 0.5, found
+    records, _ = shards.read(repository.get_collection(FACE_LIST, list_id).storage_id, 0)
+    assert sorted(shards.uuid_text(face) for face in records["face"]) == sorted(ids.values())

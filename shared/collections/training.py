@@ -278,9 +278,14 @@ def fail(storage_id: str, job: str, message: str) -> None:
 
 
 def _delete_superseded(storage_id: str) -> None:
+    """Delete the blobs of the superseded jobs. A row can name a job that finished instead
+    (its request lost a race with the job's own commit and retried): a job that became the
+    served snapshot keeps its blobs; they go when a later commit replaces it."""
     rows = _rows_named(storage_id, "superseded_")
     for row in rows:
-        snapshots.delete(storage_id, row["RowKey"][len("superseded_"):])
+        job = row["RowKey"][len("superseded_"):]
+        if _abandoned(storage_id, job):
+            snapshots.delete(storage_id, job)
     tables.delete_entities(_table(), rows)
 
 
