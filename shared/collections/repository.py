@@ -152,8 +152,10 @@ def _person(entity) -> Person:
                   faces.split(",") if faces else [], bool(entity.get("Deleting")))
 
 
-def create_person(storage_id: str, name: str, user_data: str | None) -> Person:
-    person = Person(str(uuid.uuid4()), name, user_data)
+def create_person(storage_id: str, name: str, user_data: str | None,
+                  person_id: str | None = None) -> Person:
+    """A new person (ResourceExistsError if `person_id` is given and taken)."""
+    person = Person(person_id or str(uuid.uuid4()), name, user_data)
     table(PERSONS).create_entity({"PartitionKey": _bucket(storage_id, person.person_id),
                                   "RowKey": person.person_id, "Name": name,
                                   "UserData": user_data, "FaceIds": ""})
@@ -209,6 +211,8 @@ def _edit_person_faces(storage_id: str, person_id: str,
 
 def attach_face(storage_id: str, person_id: str, face_id: str) -> None:
     def add(faces: list[str]) -> list[str]:
+        if face_id in faces:        # a repeated delivery of the same add
+            return faces
         if len(faces) >= FACES_PER_PERSON:
             raise quota_exceeded(f"The number of persisted faces of the person exceeds the "
                                  f"limit {FACES_PER_PERSON}.")

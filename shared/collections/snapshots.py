@@ -104,14 +104,17 @@ class Snapshot:
         scores *= query_scales.astype(np.float32)
         return scores
 
-    def best_owners(self, queries: np.ndarray, top: int,
-                    excluded: set[str] = frozenset()) -> list[list[tuple[str, float]]]:
-        """For each query, up to `top` owners by their best face's similarity, best first."""
+    def best_owners(self, queries: np.ndarray, top: int, excluded: set[str] = frozenset(),
+                    only: set[str] | None = None) -> list[list[tuple[str, float]]]:
+        """For each query, up to `top` owners by their best face's similarity, best first;
+        `only`, if given, the owners that may be returned."""
         if not len(self.owners):
             return [[] for _ in queries]
         per_owner = np.maximum.reduceat(self.similarities(queries), self.starts, axis=1)
         if excluded:
             per_owner[:, np.isin(self.owners, uuid_bytes(sorted(excluded)))] = -np.inf
+        if only is not None:
+            per_owner[:, ~np.isin(self.owners, uuid_bytes(sorted(only)))] = -np.inf
         return [self._top(row, top) for row in per_owner]
 
     def _top(self, row: np.ndarray, top: int) -> list[tuple[str, float]]:
