@@ -15,11 +15,11 @@ logging.getLogger("azure").setLevel(logging.WARNING)
 from functions import health, not_found  # noqa: E402 - settings must be loaded first
 from functions import detect, face_id_purge, find_similar, group, verify  # noqa: E402
 from functions import identify, person_groups, training  # noqa: E402
-from functions import directory, enrollment, face_lists  # noqa: E402
+from functions import directory, dynamic_groups, enrollment, face_lists  # noqa: E402
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
 for blueprint in (health.bp, detect.bp, verify.bp, find_similar.bp, group.bp,
                   face_id_purge.bp, person_groups.bp, face_lists.bp, identify.bp, training.bp,
-                  enrollment.bp, directory.bp, not_found.bp):
+                  enrollment.bp, directory.bp, dynamic_groups.bp, not_found.bp):
     app.register_functions(blueprint)

@@ -4,9 +4,9 @@ import azure.functions as func
 
 from functions import arguments
 from functions.api import ApiRequest, operation
-from shared.collections import directory, search
-from shared.collections.kinds import LARGE_PERSON_GROUP, PERSON_GROUP
-from shared.errors import FaceError, bad_argument
+from shared.collections import directory, dynamic_groups, search
+from shared.collections.kinds import DYNAMIC_PERSON_GROUP, LARGE_PERSON_GROUP, PERSON_GROUP
+from shared.errors import FaceError
 
 bp = func.Blueprint()
 OTHER_SCOPES = ("dynamicPersonGroupId", "personIds")
@@ -14,7 +14,8 @@ MAX_PERSON_IDS = 30
 
 
 def _scope(body: dict):
-    """The one group the body names, with the contract's error for any other combination."""
+    """(kind, id) of the group the body names, or (None, the personIds: None for all), with
+    the contract's error for any other combination."""
     groups = [kind for kind in (PERSON_GROUP, LARGE_PERSON_GROUP)
               if body.get(kind.id_field) is not None]
     others = [name for name in OTHER_SCOPES if body.get(name) is not None]
@@ -25,8 +26,7 @@ def _scope(body: dict):
     if others == ["personIds"]:
         return None, _person_ids(body)
     if others:
-        raise bad_argument(f"Invalid argument {others[0]}: identification against dynamic "
-                           "person groups is not supported by this service.")
+        return DYNAMIC_PERSON_GROUP, arguments.container_id(body, "dynamicPersonGroupId")
     if len(groups) == 2:
         raise FaceError("PersonGroupIdAndLargePersonGroupIdBothNotNull",
                         "Large person group ID and person group ID are both not null.")
@@ -54,4 +54,6 @@ def identify(req: ApiRequest) -> list[dict]:
     threshold = arguments.number_field(body, "confidenceThreshold", 0, 1)
     if kind is None:
         return directory.identify(face_ids, scope, top, threshold)
+    if kind is DYNAMIC_PERSON_GROUP:
+        return dynamic_groups.identify(face_ids, scope, top, threshold)
     return search.identify(kind, scope, face_ids, top, threshold)

@@ -1,6 +1,7 @@
 """The Person Directory over HTTP (issue 16): persons and their faces through long-running
-operations (`GET /operations/{id}`), identify with `personIds` and verify against a directory
-person, on the Azure sample photos; deleting a person removes it from identify."""
+operations (`GET /operations/{id}`), dynamic person groups, identify with `personIds` or a
+dynamic group and verify against a directory person, on the Azure sample photos; deleting a
+person removes it from identify and from its groups."""
 from __future__ import annotations
 
 import pytest
@@ -127,8 +128,60 @@ def test_directory_errors(client, folder, family):
         "faceId": probe, "personId": missing})) == (400, "PersonNotFound")
 
 
-def test_deleting_a_person_removes_it_from_identify(client, folder, family):
-    """Runs last: Dad leaves the directory."""
+@pytest.fixture(scope="module")
+def parents(client, family) -> str:
+    """A dynamic person group of Dad and Mom."""
+    created = call(client, "PUT", "dynamicpersongroups/parents", PREVIEW, json={
+        "name": "parents", "addPersonIds": [family["Dad"], family["Mom"]]})
+    assert finished(client, created)["status"] == "succeeded"
+    return "parents"
+
+
+def test_dynamic_groups(client, family, parents):
+    assert call(client, "GET", f"dynamicpersongroups/{parents}", PREVIEW).json() == {
+        "dynamicPersonGroupId": parents, "name": parents}
+    members = call(client, "GET", f"dynamicpersongroups/{parents}/persons", PREVIEW).json()
+    assert members == {"personIds": sorted([family["Dad"], family["Mom"]])}
+    references = call(client, "GET", f"persons/{family['Mom']}/dynamicPersonGroupReferences",
+                      PREVIEW).json()
+    assert references == {"dynamicPersonGroupIds": [parents]}
+
+    empty = call(client, "PUT", "dynamicpersongroups/kids", PREVIEW, json={"name": "kids"})
+    assert empty.status_code == 200 and empty.content == b""
+    assert error_code(call(client, "PUT", "dynamicpersongroups/kids", PREVIEW,
+                           json={"name": "kids"})) == (409, "DynamicPersonGroupExists")
+    changed = call(client, "PATCH", "dynamicpersongroups/kids", PREVIEW,
+                   json={"userData": "children", "addPersonIds": [family["Son"]]})
+    assert finished(client, changed)["status"] == "succeeded"
+    assert call(client, "GET", "dynamicpersongroups/kids", PREVIEW).json()["userData"] == \
+        "children"
+    listed = call(client, "GET", "dynamicpersongroups", PREVIEW).json()
+    assert [g["dynamicPersonGroupId"] for g in listed] == ["kids", parents]
+    deleted = call(client, "DELETE", "dynamicpersongroups/kids", PREVIEW)
+    assert finished(client, deleted)["status"] == "succeeded"
+    assert error_code(call(client, "GET", "dynamicpersongroups/kids", PREVIEW)) == \
+        (404, "DynamicPersonGroupNotFound")
+    assert call(client, "GET", f"persons/{family['Son']}/dynamicPersonGroupReferences",
+                PREVIEW).json() == {"dynamicPersonGroupIds": []}
+    unknown = "00000000-0000-0000-0000-000000000000"
+    assert error_code(call(client, "PATCH", f"dynamicpersongroups/{parents}", PREVIEW,
+                           json={"addPersonIds": [unknown]})) == (404, "PersonNotFound")
+
+
+@pytest.mark.parametrize("version", [PREVIEW, "v1.2"])
+def test_identify_in_a_dynamic_group(client, folder, family, parents, version):
+    probe = face_id(client, photo(folder, "Dad2"))
+    found = call(client, "POST", "identify", version,
+                 json={"faceIds": [probe], "dynamicPersonGroupId": parents})
+    assert found.status_code == 200, found.text
+    assert found.json()[0]["candidates"][0]["personId"] == family["Dad"]
+    missing = call(client, "POST", "identify", version,
+                   json={"faceIds": [probe], "dynamicPersonGroupId": "nobody"})
+    assert error_code(missing) == (400, "DynamicPersonGroupNotFound")
+
+
+def test_deleting_a_person_removes_it_from_identify(client, folder, family, parents):
+    """Runs last: Dad leaves the directory, and his dynamic group."""
     dad = family["Dad"]
     deleted = call(client, "DELETE", f"persons/{dad}", PREVIEW)
     assert error_code(call(client, "GET", f"persons/{dad}", PREVIEW)) == (404, "PersonNotFound")
@@ -137,3 +190,8 @@ def test_deleting_a_person_removes_it_from_identify(client, folder, family):
     result = call(client, "POST", "identify", json={"faceIds": [probe], "personIds": ["*"]})
     assert dad not in [c["personId"] for c in result.json()[0]["candidates"]]
     assert dad not in [p["personId"] for p in call(client, "GET", "persons", PREVIEW).json()]
+    members = call(client, "GET", f"dynamicpersongroups/{parents}/persons", PREVIEW).json()
+    assert members == {"personIds": [family["Mom"]]}
+    in_group = call(client, "POST", "identify", json={"faceIds": [probe],
+                                                      "dynamicPersonGroupId": parents})
+    assert dad not in [c["personId"] for c in in_group.json()[0]["candidates"]]

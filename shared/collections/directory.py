@@ -8,7 +8,7 @@ has faces there. Model collections need no training: searches read their live sh
 
 Creating a person, adding or deleting a face and deleting a person are operations
 (shared/operations.py): the request checks what it can, records the operation and answers; the
-queue does the write (`process`). Deleting a person hides it at once (its row is claimed), then
+queue does the write (`WORK`, run by operations.run). Deleting a person hides it at once (its row is claimed), then
 the queue removes its embeddings from every model collection, then its rows; only then does the
 operation report succeeded."""
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 from azure.core.exceptions import ResourceExistsError
 
 from shared import operations
-from shared.collections import faces, repository, search
+from shared.collections import faces, memberships, repository, search
 from shared.collections.administration import KEEP, with_user_data
 from shared.collections.kinds import PERSON_DIRECTORY, face_not_found, person_not_found
 from shared.collections.repository import Collection
@@ -183,10 +183,6 @@ def person_faces(person_id: str, model: str) -> np.ndarray:
 
 # --- the queued work -----------------------------------------------------------------------
 
-def process(message: dict) -> None:
-    operations.run(message, _WORK[message["op"]])
-
-
 def _create_person(message: dict) -> None:
     try:
         repository.create_person(_persons().storage_id, message["name"], message["userData"],
@@ -217,7 +213,8 @@ def _delete_face(message: dict) -> None:
 
 
 def _delete_person(message: dict) -> None:
-    """Embeddings first (every model), then the rows: the operation succeeds only after."""
+    """Embeddings first (every model), then the group memberships and the rows: the operation
+    succeeds only after."""
     person_id = message["person"]
     for model in MODELS:
         collection = _existing(model)
@@ -228,8 +225,9 @@ def _delete_person(message: dict) -> None:
         except FaceError as err:
             if err.code != person_not_found(person_id).code:
                 raise
+    memberships.forget_person(person_id)
     repository.delete_person(_persons().storage_id, person_id)
 
 
-_WORK = {"createPerson": _create_person, "addFace": _store_face, "deleteFace": _delete_face,
+WORK = {"createPerson": _create_person, "addFace": _store_face, "deleteFace": _delete_face,
          "deletePerson": _delete_person}
