@@ -21,7 +21,7 @@ import numpy as np
 from azure.core.exceptions import ResourceExistsError
 
 from shared import operations
-from shared.collections import faces, memberships, repository, search
+from shared.collections import faces, memberships, repository, search, shards
 from shared.collections.administration import KEEP, with_user_data
 from shared.collections.kinds import PERSON_DIRECTORY, face_not_found, person_not_found
 from shared.collections.repository import Collection
@@ -75,6 +75,14 @@ def create_person(name: str, user_data: str | None) -> tuple[str, str]:
     operation_id = operations.start({"op": "createPerson", "person": person_id, "name": name,
                                      "userData": user_data})
     return person_id, operation_id
+
+
+def person_exists(person_id: str) -> bool:
+    try:
+        repository.get_person(_persons().storage_id, person_id)
+    except FaceError:
+        return False
+    return True
 
 
 def get_person(person_id: str, status: int = 404) -> dict:
@@ -201,6 +209,9 @@ def _store_face(message: dict) -> None:
         pass                    # the person already has faces of this model
     embedding = np.frombuffer(base64.b64decode(message["embedding"]), np.float32)
     faces.store_face(collection, person_id, embedding, message["userData"], message["face"])
+    if not person_exists(person_id):     # deleted while we stored: take the face away again
+        faces.delete_person(PERSON_DIRECTORY, model, person_id)
+        raise person_not_found(person_id)
 
 
 def _delete_face(message: dict) -> None:
@@ -220,6 +231,10 @@ def _delete_person(message: dict) -> None:
         collection = _existing(model)
         if collection is None:
             continue
+        # Unconditionally, so that a repeated delivery after a half-done delete (the person
+        # row already claimed) still removes every embedding.
+        shards.remove(collection.storage_id,
+                      shards.shard_of(person_id, PERSON_DIRECTORY.shard_count), owners={person_id})
         try:
             faces.delete_person(PERSON_DIRECTORY, model, person_id)
         except FaceError as err:

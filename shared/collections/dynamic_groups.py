@@ -79,7 +79,9 @@ def _change_members(message: dict) -> None:
     except FaceError:
         return                  # deleted meanwhile: its rows are being purged
     memberships.add(message["group"], message["storage"], message["add"])
-    memberships.remove(message["group"], message["storage"], message["remove"])
+    # A person deleted since the request must not stay a member.
+    gone = [person for person in message["add"] if not directory.person_exists(person)]
+    memberships.remove(message["group"], message["storage"], message["remove"] + gone)
 
 
 def _delete_group(message: dict) -> None:
