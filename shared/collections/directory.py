@@ -191,6 +191,12 @@ def person_faces(person_id: str, model: str) -> np.ndarray:
 
 # --- the queued work -----------------------------------------------------------------------
 
+def _gallery_changed(model: str) -> None:
+    """After every change of a gallery's shards, before its operation succeeds: searches
+    then rebuild their cached gallery (snapshots.live)."""
+    repository.new_gallery_version(PERSON_DIRECTORY, model)
+
+
 def _create_person(message: dict) -> None:
     try:
         repository.create_person(_persons().storage_id, message["name"], message["userData"],
@@ -212,6 +218,7 @@ def _store_face(message: dict) -> None:
     if not person_exists(person_id):     # deleted while we stored: take the face away again
         faces.delete_person(PERSON_DIRECTORY, model, person_id)
         raise person_not_found(person_id)
+    _gallery_changed(model)
 
 
 def _delete_face(message: dict) -> None:
@@ -221,6 +228,7 @@ def _delete_face(message: dict) -> None:
     except FaceError as err:
         if err.status != 404:       # already gone: a repeated delivery
             raise
+    _gallery_changed(message["model"])
 
 
 def _delete_person(message: dict) -> None:
@@ -240,6 +248,7 @@ def _delete_person(message: dict) -> None:
         except FaceError as err:
             if err.code != person_not_found(person_id).code:
                 raise
+        _gallery_changed(model)
     memberships.forget_person(person_id)
     repository.delete_person(_persons().storage_id, person_id)
 

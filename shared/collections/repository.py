@@ -71,12 +71,15 @@ class Collection:
     created_at: datetime
     storage_id: str
     members: int = 0        # persons of a group, faces of a list
+    # Changed after each change of the shards, by the writers that keep it (the directory):
+    # a search then knows its cached gallery is current from this row alone.
+    gallery_version: str | None = None
 
 
 def _collection(kind: Kind, entity) -> Collection:
     return Collection(kind, entity["RowKey"], entity["Name"], entity.get("UserData"),
                       entity["RecognitionModel"], entity["CreatedAt"], entity["StorageId"],
-                      entity.get("Members", 0))
+                      entity.get("Members", 0), entity.get("GalleryVersion"))
 
 
 def create_collection(kind: Kind, collection_id: str, name: str, user_data: str | None,
@@ -120,6 +123,10 @@ def list_collections(kind: Kind, start: str | None, top: int) -> list[Collection
         "PartitionKey eq @kind and RowKey gt @start",
         parameters={"kind": kind.name, "start": start or ""}, results_per_page=top)
     return [_collection(kind, e) for e in islice(entities, top)]
+
+
+def new_gallery_version(kind: Kind, collection_id: str) -> None:
+    update_collection(kind, collection_id, {"GalleryVersion": uuid.uuid4().hex})
 
 
 def change_members(kind: Kind, collection_id: str, delta: int) -> None:

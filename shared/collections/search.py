@@ -29,7 +29,7 @@ def _searchable(collection: Collection) -> tuple[snapshots.Snapshot, set[str]]:
     """The snapshot searches use and the owners deleted since it was trained."""
     kind, sid = collection.kind, collection.storage_id
     if not kind.needs_training:
-        return snapshots.live(sid), set()
+        return snapshots.live(sid, collection.gallery_version), set()
     for _ in range(2):
         state, excluded = _parallel(lambda: training.state(sid),
                                     lambda: training.deleted_owners(sid))
