@@ -30,9 +30,9 @@ def enrol_directory(size: int, rng: np.random.Generator):
     """The recognition_04 gallery with `size` persons of one face each, in its shards."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from shared.collections import directory, shards
+    from shared.collections import directory, repository, shards
     from shared.collections.kinds import PERSON_DIRECTORY
-    collection = directory._collection(MODEL, MODEL)
+    collection = directory.gallery(MODEL)
     persons = [str(uuid.uuid4()) for _ in range(size)]
     vectors = random_units(rng, size)
     by_shard: dict[int, list[int]] = {}
@@ -46,7 +46,9 @@ def enrol_directory(size: int, rng: np.random.Generator):
             [str(uuid.uuid4()) for _ in rows], [persons[i] for i in rows], vectors[rows]))
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(write, by_shard.items()))
-    return collection, persons, vectors
+    # What the directory's writers do after changing the shards (directory._gallery_changed).
+    repository.new_gallery_version(PERSON_DIRECTORY, MODEL)
+    return repository.get_collection(PERSON_DIRECTORY, MODEL), persons, vectors
 
 
 def cached_faces(probes: list[np.ndarray]) -> list[str]:

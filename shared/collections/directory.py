@@ -51,6 +51,11 @@ def _collection(collection_id: str, model: str = "recognition_04") -> Collection
             return repository.get_collection(PERSON_DIRECTORY, collection_id)
 
 
+def gallery(model: str) -> Collection:
+    """The collection of one recognition model's faces, created on first use."""
+    return _collection(model, model)
+
+
 def _existing(model: str) -> Collection | None:
     try:
         return repository.get_collection(PERSON_DIRECTORY, model)
@@ -208,7 +213,7 @@ def _create_person(message: dict) -> None:
 def _store_face(message: dict) -> None:
     person_id, model = message["person"], message["model"]
     repository.get_person(_persons().storage_id, person_id)     # not deleted meanwhile
-    collection = _collection(model, model)
+    collection = gallery(model)
     try:
         repository.create_person(collection.storage_id, "", None, person_id)
     except ResourceExistsError:
