@@ -15,13 +15,13 @@ logging.getLogger("azure").setLevel(logging.WARNING)
 from functions import health, not_found  # noqa: E402 - settings must be loaded first
 from functions import detect, face_id_purge, find_similar, group, verify  # noqa: E402
 from functions import identify, person_groups, training  # noqa: E402
-from functions import enrollment, face_lists, studio  # noqa: E402
+from functions import directory, dynamic_groups, enrollment, face_lists, studio  # noqa: E402
 from functions import redact, redaction_batch  # noqa: E402
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
 for blueprint in (health.bp, detect.bp, verify.bp, find_similar.bp, group.bp,
-                  face_id_purge.bp, person_groups.bp, face_lists.bp, identify.bp, training.bp, enrollment.bp,
-                  redact.bp, redaction_batch.bp, studio.bp,
-                  not_found.bp):
+                  face_id_purge.bp, person_groups.bp, face_lists.bp, identify.bp, training.bp,
+                  enrollment.bp, directory.bp, dynamic_groups.bp, redact.bp, redaction_batch.bp,
+                  studio.bp, not_found.bp):
     app.register_functions(blueprint)

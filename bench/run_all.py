@@ -6,7 +6,8 @@ import subprocess
 import sys
 
 BENCHMARKS = ("bench.inference_bench", "bench.http_bench", "bench.identify_bench",
-              "bench.find_similar_bench", "bench.enrollment_bench", "bench.redaction_bench")
+              "bench.find_similar_bench", "bench.enrollment_bench", "bench.redaction_bench",
+              "bench.directory_bench")
 
 
 def main() -> int:

@@ -23,7 +23,8 @@ from functions.arguments import parse_object
 from shared import settings
 from shared.errors import FaceError, bad_argument
 
-API_VERSIONS = ("v1.0", "v1.2", "v1.2-preview.1")
+# v1.1-preview.1 answers as v1.2-preview.1 does (the first azure-ai-vision-face, 1.0.0b1, used it).
+API_VERSIONS = ("v1.0", "v1.1-preview.1", "v1.2", "v1.2-preview.1")
 KEY_HEADER = "Ocp-Apim-Subscription-Key"
 log = logging.getLogger("face.http")
 

@@ -104,11 +104,27 @@ def delete_group(kind: Kind, req: ApiRequest) -> None:
 def train(kind: Kind, req: ApiRequest) -> Reply:
     administration.train(kind, group_id(req))
     return Reply(None, 202, {"operation-Location":
-                             f"{req.base_url}/{kind.route}/{group_id(req)}/training"})
+                             f"{req.base_url}/{kind.route}/{group_id(req)}/training",
+                             **POLL_AGAIN})
 
 
-def training_status(kind: Kind, req: ApiRequest) -> dict:
-    return administration.training_status(kind, group_id(req))
+UNFINISHED = ("notStarted", "running")
+# Azure-core's pollers wait Retry-After seconds between polls (30 s without it).
+POLL_AGAIN = {"Retry-After": "1"}
+
+
+def status_reply(status: dict) -> Reply:
+    """An operation or training status, asking pollers to come back in a second if unfinished."""
+    return Reply(status, 200, POLL_AGAIN if status["status"] in UNFINISHED else {})
+
+
+def training_status(kind: Kind, req: ApiRequest) -> Reply:
+    status = administration.training_status(kind, group_id(req))
+    reply = status_reply(status)
+    if req.version == "v1.0" and status["status"] == "notStarted":
+        # v1.0's enum spells it so; its SDK (azure-cognitiveservices-vision-face) rejects others.
+        status["status"] = "nonstarted"
+    return reply
 
 
 # --- persons -------------------------------------------------------------------------------

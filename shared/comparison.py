@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from shared import grouping, similarity
-from shared.collections import search
-from shared.collections.kinds import Kind, person_not_found
+from shared.collections import directory, search
+from shared.collections.kinds import Kind
 from shared.inference import get_engine
 from shared.storage.face_ids import load_faces
 
@@ -27,11 +27,11 @@ def verify_person(face_id: str, person_id: str, kind: Kind | None,
     """Is a cached face the person of a (large) person group (`kind` None: no group named)?"""
     face = load_faces([face_id], 404)[face_id]
     if kind is None or collection_id is None:
-        # A person without a group lives in the Person Directory, which this deployment
-        # does not hold: no such person exists.
-        raise person_not_found(person_id, 400)
-    model, vectors = search.person_faces(kind, collection_id, person_id)
-    similarity.require_model(face.recognition_model, [model])
+        # A person without a group lives in the Person Directory.
+        vectors = directory.person_faces(person_id, face.recognition_model)
+    else:
+        model, vectors = search.person_faces(kind, collection_id, person_id)
+        similarity.require_model(face.recognition_model, [model])
     best = float(np.max(vectors @ face.embedding)) if len(vectors) else -1.0
     return similarity.verification(best, get_engine().confidence)
 

@@ -67,13 +67,18 @@ def train_and_wait(client, route: str, group_id: str, version: str = "v1.2") -> 
     assert response.status_code == 202 and response.content == b""
     status_url = response.headers["operation-Location"]
     assert status_url.endswith(f"/face/{version}/{route}/{group_id}/training")
+    return final_status(client, status_url)
+
+
+def final_status(client, status_url: str) -> dict:
+    """Poll a training or operation status until it has finished."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         status = client.session.get(status_url, timeout=30).json()
         if status["status"] in ("succeeded", "failed"):
             return status
         time.sleep(0.2)
-    raise AssertionError("training did not finish")
+    raise AssertionError("the job did not finish")
 
 
 @pytest.mark.parametrize("route", ROUTES)

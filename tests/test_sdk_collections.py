@@ -4,6 +4,7 @@ a large person group (train, identify, verify face-to-person) and a large face l
 find similar in both modes)."""
 from __future__ import annotations
 
+import time
 import uuid
 
 from azure.ai.vision.face.models import FindSimilarMatchMode
@@ -72,3 +73,18 @@ def test_large_face_list_find_similar(clients, folder):
     assert len(ranked) == 5 and confidences == sorted(confidences, reverse=True)
     assert {owner[match.persisted_face_id] for match in ranked[:2]} == {"Dad1", "Dad3"}
     admin.large_face_list.delete(list_id)
+
+
+def test_begin_train_result_is_quick(clients, folder):
+    """The poller honours Retry-After: 1 (its default wait is 30 s)."""
+    admin, _ = clients
+    group_id = f"quick-{uuid.uuid4().hex[:8]}"
+    admin.large_person_group.create(group_id, name="quick", recognition_model=RECOGNITION)
+    person = admin.large_person_group.create_person(group_id, name="Dad").person_id
+    admin.large_person_group.add_face(group_id, person, photo(folder, "Dad1"),
+                                      detection_model=DETECTION)
+    started = time.monotonic()
+    admin.large_person_group.begin_train(group_id).result()
+    assert time.monotonic() - started < 5
+    assert admin.large_person_group.get_training_status(group_id).status == "succeeded"
+    admin.large_person_group.delete(group_id)

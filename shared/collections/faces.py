@@ -60,9 +60,10 @@ def add_face(kind: Kind, collection_id: str, person_id: str | None, image_data: 
 
 
 def store_face(collection: Collection, person_id: str | None, embedding: np.ndarray,
-               user_data: str | None) -> str:
-    """Persist one face (embedding given); returns its persistedFaceId."""
-    face_id = str(uuid.uuid4())
+               user_data: str | None, face_id: str | None = None) -> str:
+    """Persist one face (embedding given; `face_id` chosen beforehand by a queued add);
+    returns its persistedFaceId."""
+    face_id = face_id or str(uuid.uuid4())
     owner = person_id.lower() if person_id else face_id
     _reserve(collection, person_id and owner, face_id, user_data)
     shard = shards.shard_of(owner, collection.kind.shard_count)

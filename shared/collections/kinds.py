@@ -62,6 +62,14 @@ FACE_LIST = Kind("faceList", "facelists", "faceListId", "FaceList",
 LARGE_FACE_LIST = Kind("largeFaceList", "largefacelists", "largeFaceListId", "LargeFaceList",
                        "large face list", False, True, 1_000_000, 256)
 
+# The Person Directory: one collection of person rows (id PERSONS) and one per recognition
+# model holding the faces (id = the model's name), searched as they are (no training).
+PERSON_DIRECTORY = Kind("personDirectory", "persons", "personId", "PersonDirectory",
+                        "person directory", True, False, 75_000_000, 256)
+DYNAMIC_PERSON_GROUP = Kind("dynamicPersonGroup", "dynamicpersongroups",
+                            "dynamicPersonGroupId", "DynamicPersonGroup", "dynamic person group",
+                            True, False, 75_000_000, 1)
+
 KINDS = {kind.name: kind for kind in (PERSON_GROUP, LARGE_PERSON_GROUP, FACE_LIST,
                                       LARGE_FACE_LIST)}
 

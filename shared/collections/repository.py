@@ -71,12 +71,15 @@ class Collection:
     created_at: datetime
     storage_id: str
     members: int = 0        # persons of a group, faces of a list
+    # Changed after each change of the shards, by the writers that keep it (the directory):
+    # a search then knows its cached gallery is current from this row alone.
+    gallery_version: str | None = None
 
 
 def _collection(kind: Kind, entity) -> Collection:
     return Collection(kind, entity["RowKey"], entity["Name"], entity.get("UserData"),
                       entity["RecognitionModel"], entity["CreatedAt"], entity["StorageId"],
-                      entity.get("Members", 0))
+                      entity.get("Members", 0), entity.get("GalleryVersion"))
 
 
 def create_collection(kind: Kind, collection_id: str, name: str, user_data: str | None,
@@ -122,6 +125,10 @@ def list_collections(kind: Kind, start: str | None, top: int) -> list[Collection
     return [_collection(kind, e) for e in islice(entities, top)]
 
 
+def new_gallery_version(kind: Kind, collection_id: str) -> None:
+    update_collection(kind, collection_id, {"GalleryVersion": uuid.uuid4().hex})
+
+
 def change_members(kind: Kind, collection_id: str, delta: int) -> None:
     """Count a person or face in (delta 1, refused at the kind's limit) or out (delta -1)."""
     def attempt() -> None:
@@ -152,8 +159,10 @@ def _person(entity) -> Person:
                   faces.split(",") if faces else [], bool(entity.get("Deleting")))
 
 
-def create_person(storage_id: str, name: str, user_data: str | None) -> Person:
-    person = Person(str(uuid.uuid4()), name, user_data)
+def create_person(storage_id: str, name: str, user_data: str | None,
+                  person_id: str | None = None) -> Person:
+    """A new person (ResourceExistsError if `person_id` is given and taken)."""
+    person = Person(person_id or str(uuid.uuid4()), name, user_data)
     table(PERSONS).create_entity({"PartitionKey": _bucket(storage_id, person.person_id),
                                   "RowKey": person.person_id, "Name": name,
                                   "UserData": user_data, "FaceIds": ""})
@@ -209,6 +218,8 @@ def _edit_person_faces(storage_id: str, person_id: str,
 
 def attach_face(storage_id: str, person_id: str, face_id: str) -> None:
     def add(faces: list[str]) -> list[str]:
+        if face_id in faces:        # a repeated delivery of the same add
+            return faces
         if len(faces) >= FACES_PER_PERSON:
             raise quota_exceeded(f"The number of persisted faces of the person exceeds the "
                                  f"limit {FACES_PER_PERSON}.")

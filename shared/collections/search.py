@@ -29,7 +29,7 @@ def _searchable(collection: Collection) -> tuple[snapshots.Snapshot, set[str]]:
     """The snapshot searches use and the owners deleted since it was trained."""
     kind, sid = collection.kind, collection.storage_id
     if not kind.needs_training:
-        return snapshots.live(sid), set()
+        return snapshots.live(sid, collection.gallery_version), set()
     for _ in range(2):
         state, excluded = _parallel(lambda: training.state(sid),
                                     lambda: training.deleted_owners(sid))
@@ -66,13 +66,20 @@ def identify(kind: Kind, collection_id: str, face_ids: list[str], top: int,
              threshold: float | None) -> list[dict]:
     """Candidates per face, best first: persons whose best face is similar enough."""
     collection = repository.get_collection(kind, collection_id, status=400)
+    return identify_in(collection, face_ids, top, threshold)
+
+
+def identify_in(collection: Collection, face_ids: list[str], top: int, threshold: float | None,
+                only: set[str] | None = None) -> list[dict]:
+    """`identify` in a collection already found; `only`: the persons that may be candidates."""
     queries, (snapshot, excluded) = _parallel(lambda: _query(collection, face_ids),
                                               lambda: _searchable(collection))
     minimum = _default_identify_confidence(snapshot) if threshold is None else threshold
+    found_per_face = snapshot.best_owners(queries, top, excluded, only)
     return [{"faceId": face_id,
              "candidates": [{"personId": person, "confidence": confidence}
                             for person, confidence in _confidences(found, minimum)]}
-            for face_id, found in zip(face_ids, snapshot.best_owners(queries, top, excluded))]
+            for face_id, found in zip(face_ids, found_per_face)]
 
 
 def _default_identify_confidence(snapshot: snapshots.Snapshot) -> float:

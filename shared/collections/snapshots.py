@@ -110,14 +110,17 @@ class Snapshot:
         scores *= query_scales.astype(np.float32)
         return scores
 
-    def best_owners(self, queries: np.ndarray, top: int,
-                    excluded: set[str] = frozenset()) -> list[list[tuple[str, float]]]:
-        """For each query, up to `top` owners by their best face's similarity, best first."""
+    def best_owners(self, queries: np.ndarray, top: int, excluded: set[str] = frozenset(),
+                    only: set[str] | None = None) -> list[list[tuple[str, float]]]:
+        """For each query, up to `top` owners by their best face's similarity, best first;
+        `only`, if given, the owners that may be returned."""
         if not len(self.owners):
             return [[] for _ in queries]
         per_owner = np.maximum.reduceat(self.similarities(queries), self.starts, axis=1)
         if excluded:
             per_owner[:, np.isin(self.owners, uuid_bytes(sorted(excluded)))] = -np.inf
+        if only is not None:
+            per_owner[:, ~np.isin(self.owners, uuid_bytes(sorted(only)))] = -np.inf
         return [self._top(row, top) for row in per_owner]
 
     def _top(self, row: np.ndarray, top: int) -> list[tuple[str, float]]:
@@ -217,16 +220,20 @@ def trained(storage_id: str, version: str) -> Snapshot:
     return cached(storage_id, version, lambda: load(storage_id, version))
 
 
-def live(storage_id: str) -> Snapshot:
-    """The current shards as a snapshot, for collections searched without training; its
-    version is the shards' ETags, so it is rebuilt only after a change."""
-    blobs = list(shards.container().list_blobs(shards.shards_prefix(storage_id)))
-    version = ",".join(f"{b.name}@{b.etag}" for b in blobs)
+def live(storage_id: str, version: str | None = None) -> Snapshot:
+    """The current shards as a snapshot, for collections searched without training; rebuilt
+    only after a change: `version` if the collection keeps one (Collection.gallery_version),
+    else the shards' ETags (one listing per search)."""
+    if version is None:
+        blobs = list(shards.container().list_blobs(shards.shards_prefix(storage_id)))
+        version = ",".join(f"{b.name}@{b.etag}" for b in blobs)
 
     def build() -> Snapshot:
         records = [shards.read(storage_id, shard)[0] for shard in shards.existing_shards(
             storage_id)]
-        return Snapshot(version, [Part.from_records(r) for r in records if len(r)])
+        # One part: a search then scores CHUNK_ROWS rows per call, not one call per shard.
+        together = np.concatenate(records) if records else np.zeros(0, shards.RECORD)
+        return Snapshot(version, [Part.from_records(together)] if len(together) else [])
     return cached(storage_id, version, build)
 
 
