@@ -12,7 +12,6 @@ rows are not written, identify never reads them. Run once:
 `.venv/bin/python -m bench.directory_bench [--sizes 100000,1000000]`. Prints figures only."""
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
@@ -20,7 +19,7 @@ import uuid
 
 import numpy as np
 
-from bench.identify_bench import QUERIES, percentiles, random_units, timed
+from bench.identify_bench import QUERIES, gallery_sizes, percentiles, random_units, timed
 
 MODEL = "recognition_04"
 ADDS = 50
@@ -109,9 +108,7 @@ def bench_add_face(rng: np.random.Generator) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="100000,1000000")
-    sizes = [int(s) for s in parser.parse_args().sizes.split(",")]
+    sizes = gallery_sizes(__doc__.splitlines()[0], "100000,1000000")
     from devhost.azurite import scratch_storage
     with scratch_storage():
         rng = np.random.default_rng(3)

@@ -151,10 +151,15 @@ def bench_size(size: int, rng: np.random.Generator) -> None:
     gc.collect()
 
 
+def gallery_sizes(description: str, default: str) -> list[int]:
+    """The `--sizes` argument of a gallery benchmark: comma-separated face counts."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--sizes", default=default)
+    return [int(s) for s in parser.parse_args().sizes.split(",")]
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="10000,100000,1000000")
-    sizes = [int(s) for s in parser.parse_args().sizes.split(",")]
+    sizes = gallery_sizes(__doc__.splitlines()[0], "10000,100000,1000000")
     from devhost.azurite import scratch_storage
     with scratch_storage():
         rng = np.random.default_rng(1)
