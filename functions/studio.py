@@ -77,8 +77,12 @@ def detect_options() -> dict:
     return {
         "detectionModels": list(model_names.DETECTION_MODELS),
         "recognitionModels": list(model_names.RECOGNITION_MODELS),
-        "attributes": [name for name in CONTRACT_ATTRIBUTES if _accepted(
-            lambda name=name: detection.parse_attributes(name))],
+        # Per detection model: the attributes detect accepts with it (and recognition_04).
+        "attributes": {model: [name for name in CONTRACT_ATTRIBUTES if _accepted(
+            lambda name=name, model=model: detection.check_options(detection.DetectOptions(
+                detection_model=model, recognition_model="recognition_04",
+                attributes=detection.parse_attributes(name))))]
+            for model in model_names.DETECTION_MODELS},
         "landmarks": _accepted(lambda: detection.check_options(detection.DetectOptions(
             detection_model="detection_03", return_landmarks=True))),
     }

@@ -332,7 +332,11 @@ class Fuzzer:
                 values[name] = "/".join(self.pick(BAD_SEGMENTS + ["persongroups", "x"])
                                         for _ in range(self.rng.randrange(1, 4)))
             elif name != "apiVersion":
-                values[name], how = self.segment(name, known[name])
+                # Parameters of routes without a pre-made world (the Person Directory's
+                # persons, operations, dynamic groups) get a well-formed id that names nothing.
+                existing = known.get(name, "recognition_04" if name == "recognitionModel"
+                                     else ZERO_ID)
+                values[name], how = self.segment(name, existing)
                 exists = exists and how == "existing"
         return re.sub(r"\{\*?(\w+)\}", lambda m: values[m.group(1)], route), exists
 
@@ -383,14 +387,15 @@ class Fuzzer:
 
 
 def routes_of_the_app() -> list[tuple[str, str]]:
-    """(route template, method) for every HTTP function the app registers."""
+    """(route template under /face/, method) for every Face API function the app registers."""
     import function_app
     from devhost.registry import function_metadata
     found = []
     for metadata in function_metadata(function_app.app).values():
         for binding in metadata["bindings"]:
-            if binding["type"] == "httpTrigger":
-                found += [(binding["route"], method.upper()) for method in binding["methods"]]
+            if binding["type"] == "httpTrigger" and binding["route"].startswith("face/"):
+                found += [(binding["route"][len("face/"):], method.upper())
+                          for method in binding["methods"]]
     return found
 
 
@@ -426,7 +431,7 @@ RAW_REQUESTS = [
     b"POST /face/v1.2/detect HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFF\r\n",
     b"POST /face/v1.2/verify HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
     b"GET /face/v1.2/health HTTP/9.9\r\n\r\n", b"\x00\x01\x02\r\n\r\n", b"GET\r\n\r\n",
-    b"GET /face/v1.2/he\x00alth HTTP/1.1\r\n\r\n", b"GET / HTTP/1.1\r\nBad Header\r\n\r\n",
+    b"GET /face/v1.2/he\x00alth HTTP/1.1\r\n\r\n", b"GET /face/v1.2/health HTTP/1.1\r\nBad Header\r\n\r\n",
     b"GET /face/v1.2/health HTTP/1.1\r\nHost: a\x00b\r\n\r\n",
     b"PUT /face/v1.2/persongroups/abc%0A HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}",
 ]

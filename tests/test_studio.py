@@ -139,8 +139,11 @@ def test_studio_routes_are_public_and_the_api_is_not(base_url):
     options = requests.get(base_url + "/studio/api-options.json", timeout=10).json()
     assert options["detectionModels"] == ["detection_01", "detection_02", "detection_03"]
     assert "recognition_04" in options["recognitionModels"]
-    assert {"headPose", "qualityForRecognition"} <= set(options["attributes"])
-    assert not {"age", "smile", "hair", "facialHair"} & set(options["attributes"])
+    offered = options["attributes"]
+    assert {"headPose", "qualityForRecognition", "mask"} <= set(offered["detection_03"])
+    assert "accessories" in offered["detection_01"] and "accessories" not in offered["detection_03"]
+    assert offered["detection_02"] == []
+    assert not {"age", "smile", "hair", "facialHair"} & set().union(*map(set, offered.values()))
     # The API itself still needs the key.
     assert requests.get(base_url + "/face/v1.2/largepersongroups", timeout=10).status_code == 401
 
@@ -243,11 +246,14 @@ def test_studio_detect_by_url_and_by_drop(studio, folder, monkeypatch):
 
 
 def test_studio_shows_the_api_error_message(studio, folder):
-    studio.by("return-landmarks").uncheck()
+    # detection_02 serves no attributes (none are offered) and no landmarks (asked anyway).
     studio.by("detection-model").select_option("detection_02")
+    landmarks = studio.by("return-landmarks")
+    if not landmarks.is_checked():
+        landmarks.check()
     studio.by("image-input").set_input_files(photo(folder, "Family1-Dad1"))
     expect(studio.by("detect-error")).to_have_text(
-        "'returnFaceAttributes' is not supported by detection_02. (HTTP 400, BadArgument)")
+        "'returnLandmarks' is not supported by detection_02. (HTTP 400, BadArgument)")
     expect(studio.by("face-box")).to_have_count(0)
     # The only console line is the browser's own note of the 400 answer.
     assert studio.console_errors and all("status of 400" in line

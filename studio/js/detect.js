@@ -12,8 +12,13 @@ async function loadOptions(panel) {
   fillSelect(panel.querySelector("#detect-detection-model"), options.detectionModels, PREFERRED.detection);
   fillSelect(panel.querySelector("#detect-recognition-model"), options.recognitionModels, PREFERRED.recognition);
   panel.querySelector("#detect-landmarks").checked = options.landmarks;
-  panel.querySelector("#detect-attributes").replaceChildren(...options.attributes.map((name) =>
-    el("label", { class: "check" }, el("input", { type: "checkbox", value: name, checked: true, "data-testid": `attribute-${name}` }), ` ${name}`)));
+  const model = panel.querySelector("#detect-detection-model");
+  const showAttributes = () => panel.querySelector("#detect-attributes").replaceChildren(
+    ...(options.attributes[model.value] || []).map((name) =>
+      el("label", { class: "check" }, el("input", { type: "checkbox", value: name, checked: true, "data-testid": `attribute-${name}` }), ` ${name}`)));
+  // Each detection model serves its own attributes (detection_02 none): offer only those.
+  model.addEventListener("change", showAttributes);
+  showAttributes();
 }
 
 function fillSelect(select, names, preferred) {
