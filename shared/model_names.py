@@ -5,8 +5,9 @@ for wire compatibility and so that faceIds carry their recognition model (mixing
 rejected, as Azure does):
 
   detection_01, detection_02, detection_03  ->  YuNet 2023mar, OpenCV Zoo (yunet_2023mar.onnx)
-  recognition_01 .. recognition_04          ->  FaceNet Inception-ResNet-v1, 128-d
-                                                (facenet_inception_resnet_v1.onnx)
+  recognition_01 .. recognition_04          ->  FaceNet Inception-ResNet-v1 and dlib's ResNet,
+                                                both int8, fused into one 256-d vector
+                                                (shared/inference/recognizer.py)
 
 The first of each list is the contract's default."""
 DETECTION_MODELS = ("detection_01", "detection_02", "detection_03")

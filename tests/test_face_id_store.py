@@ -5,10 +5,12 @@ import uuid
 
 import numpy as np
 import pytest
+from azure.data.tables import UpdateMode
 
 from shared import clock
 from shared.inference.recognizer import EMBEDDING_DIM
-from shared.storage.face_ids import FaceIdStore, StoredFace, expiry
+from shared.storage import clients
+from shared.storage.face_ids import TABLE, FaceIdStore, StoredFace, expiry
 
 
 def _face(ttl: int = 86400, model: str = "recognition_04") -> StoredFace:
@@ -54,6 +56,25 @@ def test_expired_faces_are_invisible_and_deleted_when_read(store):
     assert set(store.find(ids)) == {long.face_id}
     clock.reset()      # back in time the short ones would be valid again: only if deleted
     assert set(store.find(ids)) == {long.face_id}
+
+
+def test_faces_from_another_embedding_space_count_as_expired(store):
+    """A faceId detected before a recognizer upgrade (no version, or another one) is refused
+    and deleted, never compared with today's vectors."""
+    old, other, current = _face(), _face(), _face()
+    store.save([old, other, current])
+    table = clients.table(TABLE)
+    for face, version in ((old, None), (other, "facenet-128")):
+        entity = table.get_entity(face.face_id[0], face.face_id)
+        if version is None:
+            del entity["EmbeddingVersion"]
+        else:
+            entity["EmbeddingVersion"] = version
+        table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+    ids = [old.face_id, other.face_id, current.face_id]
+    assert set(store.find(ids)) == {current.face_id}
+    assert [e["RowKey"] for e in table.query_entities(
+        "RowKey eq @a or RowKey eq @b", parameters={"a": old.face_id, "b": other.face_id})] == []
 
 
 def test_expired_faces_that_nobody_reads_are_purged(store):

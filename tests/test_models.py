@@ -25,6 +25,7 @@ from shared.inference.appearance import HEADS
 from shared.inference.detector import Detector
 from shared.inference.engine import HEADS_FILE
 from shared.models_status import file_sha256
+from shared.inference.recognizer import DLIB_CHIP, DLIB_OFFSET, FACENET_CHIP
 
 MANIFEST = build.MODELS_DIR / build.MANIFEST
 MODELS = {model.name: model for model in build.MODELS}
@@ -238,20 +239,47 @@ def test_quantisation_chips_are_the_committed_strip():
     assert len({chip.tobytes() for chip in chips}) == 15 and chips.std() > 30
 
 
-def test_dlib_recognizer_equals_dlib_on_real_chips(faces_dir, tmp_path):
+@pytest.fixture(scope="module")
+def dlib_float() -> bytes:
+    return dlib_to_onnx.convert(original("recognizer_dlib"))
+
+
+def test_dlib_recognizer_equals_dlib_on_real_chips(faces_dir, tmp_path, dlib_float):
     chips = [photo(path, (150, 150)) for path in lfw_photos(faces_dir, 4)]
     dat = tmp_path / "dlib_face_recognition_resnet_model_v1.dat"
     dat.write_bytes(original("recognizer_dlib"))
     reference = dlib.face_recognition_model_v1(str(dat))
     expected = np.array([reference.compute_face_descriptor(chip) for chip in chips])
 
-    recognizer = session(build.MODELS_DIR / MODELS["recognizer_dlib"].file)
     batch = np.stack(chips).transpose(0, 3, 1, 2).astype(np.float32)
-    (embeddings,) = recognizer.run(["embedding"], {"image": batch})
+    (embeddings,) = session(dlib_float).run(["embedding"], {"image": batch})
 
     assert embeddings.shape == (4, 128) and embeddings.dtype == np.float32
     assert np.abs(embeddings - expected).max() <= 1e-4
     assert np.linalg.norm(expected[0] - expected[1]) > 0.1
+
+
+def test_int8_dlib_recognizer_stays_close_to_float(faces_dir, dlib_float):
+    end = DLIB_OFFSET + DLIB_CHIP[0]
+    chips = aligned_chips(faces_dir, 8)[:, DLIB_OFFSET:end, DLIB_OFFSET:end]
+    batch = {"image": chips.transpose(0, 3, 1, 2).astype(np.float32)}
+    (exact,) = session(dlib_float).run(None, batch)
+    path = build.MODELS_DIR / MODELS["recognizer_dlib"].file
+    assert any(node.op_type == "QuantizeLinear" for node in onnx.load(path).graph.node)
+    (approx,) = session(path).run(None, batch)
+    cosines = np.sum(_unit(exact) * _unit(approx), axis=1)
+    assert cosines.min() >= 0.99, cosines   # measured 0.994-1.0 on LFW chips
+
+
+def test_dlib_chip_is_the_centre_of_the_facenet_chip(faces_dir):
+    """The recognizer crops dlib's chip out of FaceNet's instead of warping the photo twice."""
+    engine = get_engine()
+    image = engine.decode(lfw_photos(faces_dir, 1)[0].read_bytes())
+    picture, points = Image.fromarray(image), engine.detect(image)[0].landmarks
+    end = DLIB_OFFSET + DLIB_CHIP[0]
+    cropped = align.chip(picture, points, *FACENET_CHIP)[DLIB_OFFSET:end, DLIB_OFFSET:end]
+    warped = align.chip(picture, points, *DLIB_CHIP)
+    assert np.abs(cropped.astype(int) - warped).max() <= 1
 
 
 @pytest.mark.parametrize("encoded, value", [

@@ -8,7 +8,11 @@ comparisons per filter), in parallel.
 
 Expiry removes the embedding: an expired entity is invisible to `find` at once, deleted by the
 `find` that meets it, and otherwise by `purge_expired`, which a timer function runs every minute.
-So an embedding outlives its faceId's time to live by about a minute at most."""
+So an embedding outlives its faceId's time to live by about a minute at most.
+
+Each entity names the embedding space it was computed in (EMBEDDING_VERSION). A faceId from
+another space (detected before an upgrade of the recognizer, within its time to live) is
+treated as expired: its vector cannot be compared with today's."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -22,6 +26,7 @@ import numpy as np
 
 from shared import clock, settings
 from shared.errors import FaceError
+from shared.inference.recognizer import EMBEDDING_VERSION
 from shared.storage import clients, tables
 
 TABLE = "faceids"
@@ -51,7 +56,7 @@ def _to_entity(face: StoredFace) -> dict:
     left, top, width, height = face.rectangle
     return {"PartitionKey": _partition(face.face_id), "RowKey": face.face_id.lower(),
             "Embedding": np.asarray(face.embedding, dtype="<f4").tobytes(),
-            "RecognitionModel": face.recognition_model,
+            "RecognitionModel": face.recognition_model, "EmbeddingVersion": EMBEDDING_VERSION,
             "Left": left, "Top": top, "Width": width, "Height": height,
             "ExpiresAt": face.expires_at}
 
@@ -104,8 +109,8 @@ class FaceIdStore:
         found: dict[str, StoredFace] = {}
         expired: list[dict] = []
         for faces in self._parallel(lambda q: self._query(*q), queries):
-            for face in faces:
-                if face.expires_at > now:
+            for face, version in faces:
+                if face.expires_at > now and version == EMBEDDING_VERSION:
                     found[wanted[face.face_id]] = face
                 else:
                     expired.append({"PartitionKey": _partition(face.face_id),
@@ -125,13 +130,14 @@ class FaceIdStore:
         self._parallel(self._table.submit_transaction, transactions)
         return len(entities)
 
-    def _query(self, partition: str, row_keys: list[str]) -> list[StoredFace]:
+    def _query(self, partition: str, row_keys: list[str]) -> list[tuple[StoredFace, str]]:
+        """The faces found, each with the embedding space it was computed in."""
         parameters = {"pk": partition, **{f"r{i}": key for i, key in enumerate(row_keys)}}
         rows = " or ".join(f"RowKey eq @r{i}" for i in range(len(row_keys)))
         # The SDK substitutes @names in space-separated words only, hence "( ... )".
         entities = self._table.query_entities(f"PartitionKey eq @pk and ( {rows} )",
                                               parameters=parameters)
-        return [_from_entity(e) for e in entities]
+        return [(_from_entity(e), e.get("EmbeddingVersion", "")) for e in entities]
 
     @staticmethod
     def _parallel(work, items: list) -> list:
