@@ -1,10 +1,12 @@
-"""Static int8 quantisation of the FaceNet recognizer (ONNX Runtime's own tools).
+"""Static int8 quantisation of the FaceNet recognizer and of the mask classifier (ONNX
+Runtime's own tools).
 
-The build converts the Keras file to a float32 graph (models/facenet.py), then quantises it
-here: weights per channel to int8, activations per tensor to uint8, as QDQ pairs that ONNX
-Runtime fuses into integer kernels (VNNI on CPUs that have it). Activation ranges are the
-min/max that the calibration chips reach, each chip and its mirror image (the engine embeds
-both).
+The build converts each Keras file to a float32 graph (models/facenet.py, models/mask.py),
+then quantises it here: weights per channel to int8, activations per tensor to uint8, as QDQ
+pairs that ONNX Runtime fuses into integer kernels (VNNI on CPUs that have it). Activation
+ranges are the min/max that the calibration chips reach, each chip and its mirror image (the
+engine embeds both). The mask classifier sees the same faces, cut from the chips as the
+engine cuts its crops (shared/inference/mask.py).
 
 The calibration chips are committed: models/quantization_chips.png, 20 aligned 160x160 face
 chips (15 distinct faces: some sample photos are copies of others) cut by the engine from the Azure AI Face sample photos (MIT, see
@@ -23,19 +25,34 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from models import facenet
+from models import facenet, mask
 
 CHIPS_FILE = Path(__file__).resolve().parent / "quantization_chips.png"
 CHIP = 160
-# The input stage (FaceNet's per-image standardisation and the first convolution) and the
-# 128-d bottleneck stay float: they are cheap, and quantising them costs the most accuracy.
+# The input stage (FaceNet's per-image standardisation, the mask classifier's pixel scaling,
+# the first convolution) and the dense layers (FaceNet's 128-d bottleneck, the mask
+# classifier's head) stay float: they are cheap, and quantising them costs the most accuracy.
 KEEP_FLOAT_OPS = ("Gemm",)
-KEEP_FLOAT_PREFIX = "prewhiten"
+KEEP_FLOAT_PREFIXES = ("prewhiten", "scaled", "preprocessed")
 
 
 def facenet_int8(keras_h5: bytes) -> bytes:
     """The build's converter for the recognizer: Keras HDF5 -> float32 ONNX -> int8 ONNX."""
-    return quantize(facenet.convert(keras_h5))
+    return quantize(facenet.convert(keras_h5), mirrored(calibration_chips()))
+
+
+def mask_int8(keras_h5: bytes) -> bytes:
+    """The build's converter for the mask classifier: Keras HDF5 -> float32 ONNX -> int8 ONNX,
+    calibrated on the engine's mask crops of the same chips."""
+    from shared.inference.align import chip_points
+    from shared.inference.mask import crop
+    crops = np.stack([crop(Image.fromarray(chip), chip_points()) for chip in calibration_chips()])
+    return quantize(mask.convert(keras_h5), mirrored(crops))
+
+
+def mirrored(images: np.ndarray) -> np.ndarray:
+    """(n, h, w, 3) uint8 -> (2n, 3, h, w) float32: each image, then each mirror image."""
+    return np.concatenate([images, images[:, :, ::-1]]).transpose(0, 3, 1, 2).astype(np.float32)
 
 
 def calibration_chips() -> np.ndarray:
@@ -44,15 +61,12 @@ def calibration_chips() -> np.ndarray:
     return strip.reshape(CHIP, -1, CHIP, 3).transpose(1, 0, 2, 3)
 
 
-def quantize(model_bytes: bytes) -> bytes:
-    """The float32 FaceNet graph -> its static int8 (QDQ) form; the same input gives the same
-    bytes."""
+def quantize(model_bytes: bytes, batch: np.ndarray) -> bytes:
+    """A float32 graph with one input `image` -> its static int8 (QDQ) form, activation ranges
+    from `batch`; the same input gives the same bytes."""
     import onnx
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
                                           QuantType, quantize_static)
-
-    chips = calibration_chips()
-    batch = np.concatenate([chips, chips[:, :, ::-1]]).transpose(0, 3, 1, 2).astype(np.float32)
 
     class Chips(CalibrationDataReader):
         def __init__(self):
@@ -63,8 +77,8 @@ def quantize(model_bytes: bytes) -> bytes:
 
     graph = onnx.load_from_string(model_bytes).graph
     first_conv = next(node.name for node in graph.node if node.op_type == "Conv")
-    keep_float = [node.name for node in graph.node
-                  if node.op_type in KEEP_FLOAT_OPS or node.name.startswith(KEEP_FLOAT_PREFIX)]
+    keep_float = [node.name for node in graph.node if node.op_type in KEEP_FLOAT_OPS
+                  or node.name.startswith(KEEP_FLOAT_PREFIXES)]
     with tempfile.TemporaryDirectory() as folder:
         source, target = Path(folder, "float.onnx"), Path(folder, "int8.onnx")
         source.write_bytes(model_bytes)

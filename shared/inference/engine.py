@@ -26,7 +26,7 @@ DETECTOR_FILE = "yunet_2023mar.onnx"
 # The two recognizers fused by shared/inference/recognizer.py.
 RECOGNIZER_FILES = ("facenet_inception_resnet_v1_int8.onnx", "dlib_resnet_v1.onnx")
 MESH_FILE, IRIS_FILE = "mediapipe_face_landmark.onnx", "mediapipe_iris_landmark.onnx"
-MASK_FILE = "face_mask_mobilenet_v2.onnx"
+MASK_FILE = "face_mask_mobilenet_v2_int8.onnx"
 # Committed with the code (unlike the built models), fitted by `bench/evaluate.py --calibrate`.
 CALIBRATION_DIR = settings.ROOT / "models"
 # Committed too, fitted by `python -m models.train_heads`.
