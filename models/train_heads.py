@@ -29,6 +29,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from models import synthetic_glasses
 from models.build import CACHE_DIR, MODELS_DIR, write_atomically
@@ -101,12 +102,13 @@ def _extract(rows: list[dict[str, str]], models_dir: Path) -> dict[str, np.ndarr
         faces = detector.detect(image)
         centre = (float(row["centre_x"]), float(row["centre_y"])) if row["centre_x"] else None
         if faces and drawn:
-            (points,) = mesh.landmarks(image, [central_face(faces, image, centre)])
+            face = central_face(faces, image, centre)
+            (points,) = mesh.landmarks(Image.fromarray(image), [face])
             image = synthetic_glasses.draw(image, points.points, synthetic_glasses.seeded(file))
             faces = detector.detect(image)
         if faces:
             face = central_face(faces, image, centre)
-            (reading,) = classifier.read(image, [face.landmarks])
+            (reading,) = classifier.read(Image.fromarray(image), [face.landmarks])
             features[row["file"]] = reading.features
     return features
 
