@@ -17,7 +17,7 @@ features are kept in models/.cache/ (git-ignored) between runs.
 None of the evaluation photos (../shared/faces/attributes/lfw_attributes.tsv) nor anyone in
 them is in the training labels; `make eval` reports the heads on those.
 
-Every second bare LFW face is also learnt from wearing glasses drawn by its face mesh
+Every bare face is also learnt from wearing glasses drawn by its face mesh
 (models/synthetic_glasses.py, labelled `ReadingGlasses`): the labelled photos have few thick
 frames. A drawn face and its original are kept in the same cross-validation fold."""
 from __future__ import annotations
@@ -66,11 +66,10 @@ def read_labels(path: Path) -> list[dict[str, str]]:
 
 
 def with_drawn_glasses(rows: list[dict[str, str]]) -> list[dict[str, str]]:
-    """The rows, then a drawn-glasses copy of every second bare LFW face."""
-    bare = [row for row in rows
-            if row["glasses"] == "NoGlasses" and row["file"].startswith("lfw/")]
+    """The rows, then a drawn-glasses copy of every bare face: each of them is seen with and
+    without, so that who wears glasses in the photos (mostly older men) is no cue."""
     return rows + [{**row, "file": row["file"] + DRAWN, "glasses": "ReadingGlasses"}
-                   for row in bare[::2]]
+                   for row in rows if row["glasses"] == "NoGlasses"]
 
 
 def labelled_features(rows: list[dict[str, str]],

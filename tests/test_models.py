@@ -19,7 +19,7 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 from PIL import Image
 
-from models import build, dlib_to_onnx, facenet, mask, quantize, train_heads
+from models import build, dlib_to_onnx, facenet, mask, quantize, synthetic_glasses, train_heads
 from shared.inference import align, get_engine, landmarks
 from shared.inference.appearance import HEADS
 from shared.inference.detector import Detector
@@ -421,3 +421,24 @@ def test_head_training_is_deterministic_and_learns_a_separable_rule():
     assert json.dumps(first) == json.dumps(train_heads.train(labels, features, "sha"))
     for report in first["training"].values():
         assert report["cross_validated_balanced_accuracy"] >= 0.9
+
+
+def test_drawn_glasses_sit_on_the_eyes_and_repeat(faces_dir):
+    engine = get_engine()
+    image = engine.decode(lfw_photos(faces_dir, 1)[0].read_bytes())
+    face = train_heads.central_face(engine.detect(image), image)
+    (points,) = engine.landmarks(image, [face])
+    drawn = synthetic_glasses.draw(image, points.points, synthetic_glasses.seeded("a.jpg"))
+    again = synthetic_glasses.draw(image, points.points, synthetic_glasses.seeded("a.jpg"))
+    assert np.array_equal(drawn, again)
+    changed = np.any(drawn != image, axis=2)
+    rows = np.flatnonzero(changed.any(axis=1))
+    mesh = points.points
+    # The frames lie between a little above the brows and the nose tip...
+    assert mesh[[105, 334], 1].min() - face.height / 8 < rows.min()
+    assert rows.max() < mesh[1, 1]
+    # ... with a rim above or below each eye.
+    reach = int(face.height / 6)
+    for eye in (159, 386):
+        x, y = np.round(mesh[eye]).astype(int)
+        assert changed[y - reach: y + reach, x].any()
