@@ -29,16 +29,18 @@ from models import facenet, mask
 
 CHIPS_FILE = Path(__file__).resolve().parent / "quantization_chips.png"
 CHIP = 160
-# The input stage (FaceNet's per-image standardisation, the mask classifier's pixel scaling,
-# the first convolution) and the dense layers (FaceNet's 128-d bottleneck, the mask
-# classifier's head) stay float: they are cheap, and quantising them costs the most accuracy.
+# The input stage (FaceNet's per-image standardisation, the first convolution) and the dense
+# layers (FaceNet's 128-d bottleneck, the mask classifier's head) stay float: they are cheap,
+# and quantising them costs the most accuracy.
 KEEP_FLOAT_OPS = ("Gemm",)
-KEEP_FLOAT_PREFIXES = ("prewhiten", "scaled", "preprocessed")
+KEEP_FLOAT_PREFIX = "prewhiten"
+# The mask classifier's pixel scaling (x / 127.5 - 1, models/mask.py) stays float too.
+MASK_KEEP_FLOAT_PREFIXES = ("scaled", "preprocessed")
 
 
 def facenet_int8(keras_h5: bytes) -> bytes:
     """The build's converter for the recognizer: Keras HDF5 -> float32 ONNX -> int8 ONNX."""
-    return quantize(facenet.convert(keras_h5), mirrored(calibration_chips()))
+    return quantize(facenet.convert(keras_h5), calibration_chips(), KEEP_FLOAT_PREFIX)
 
 
 def mask_int8(keras_h5: bytes) -> bytes:
@@ -47,12 +49,7 @@ def mask_int8(keras_h5: bytes) -> bytes:
     from shared.inference.align import chip_points
     from shared.inference.mask import crop
     crops = np.stack([crop(Image.fromarray(chip), chip_points()) for chip in calibration_chips()])
-    return quantize(mask.convert(keras_h5), mirrored(crops))
-
-
-def mirrored(images: np.ndarray) -> np.ndarray:
-    """(n, h, w, 3) uint8 -> (2n, 3, h, w) float32: each image, then each mirror image."""
-    return np.concatenate([images, images[:, :, ::-1]]).transpose(0, 3, 1, 2).astype(np.float32)
+    return quantize(mask.convert(keras_h5), crops, MASK_KEEP_FLOAT_PREFIXES)
 
 
 def calibration_chips() -> np.ndarray:
@@ -61,12 +58,16 @@ def calibration_chips() -> np.ndarray:
     return strip.reshape(CHIP, -1, CHIP, 3).transpose(1, 0, 2, 3)
 
 
-def quantize(model_bytes: bytes, batch: np.ndarray) -> bytes:
-    """A float32 graph with one input `image` -> its static int8 (QDQ) form, activation ranges
-    from `batch`; the same input gives the same bytes."""
+def quantize(model_bytes: bytes, chips: np.ndarray,
+             keep_float_prefix: str | tuple[str, ...] | None) -> bytes:
+    """A float32 graph with one input `image` -> its static int8 (QDQ) form, calibrated on
+    `chips` ((n, h, w, 3) uint8) and their mirror images; the same input gives the same bytes.
+    The first convolution, the Gemms and nodes named `keep_float_prefix`* stay float."""
     import onnx
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
                                           QuantType, quantize_static)
+
+    batch = np.concatenate([chips, chips[:, :, ::-1]]).transpose(0, 3, 1, 2).astype(np.float32)
 
     class Chips(CalibrationDataReader):
         def __init__(self):
@@ -77,8 +78,8 @@ def quantize(model_bytes: bytes, batch: np.ndarray) -> bytes:
 
     graph = onnx.load_from_string(model_bytes).graph
     first_conv = next(node.name for node in graph.node if node.op_type == "Conv")
-    keep_float = [node.name for node in graph.node if node.op_type in KEEP_FLOAT_OPS
-                  or node.name.startswith(KEEP_FLOAT_PREFIXES)]
+    keep_float = [node.name for node in graph.node if node.op_type in KEEP_FLOAT_OPS or
+                  (keep_float_prefix and node.name.startswith(keep_float_prefix))]
     with tempfile.TemporaryDirectory() as folder:
         source, target = Path(folder, "float.onnx"), Path(folder, "int8.onnx")
         source.write_bytes(model_bytes)
