@@ -18,7 +18,8 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 models/manifest.json: $(VENV)/.installed models/build.py models/keras_h5.py models/facenet.py models/mask.py \
-		models/mediapipe.py models/yunet.py models/quantize.py models/quantization_chips.png models/dlib_to_onnx.py
+		models/mediapipe.py models/yunet.py models/quantize.py models/quantization_chips.png models/dlib_to_onnx.py \
+		shared/inference/mask.py shared/inference/align.py
 	$(PY) -m models.build
 
 models: models/manifest.json

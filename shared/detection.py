@@ -91,15 +91,14 @@ def detect(data: bytes, options: DetectOptions) -> list[dict]:
     face_ids: list[str | None] = [None] * len(found.faces)
     if options.return_face_id and found.faces:
         face_ids = _keep(found.embed(), rectangles, options)
-    landmarks: list[FaceLandmarks | None] = [None] * len(found.faces)
-    if options.return_landmarks and found.faces:
-        landmarks = found.landmarks()
+    nothing: list[None] = [None] * len(found.faces)
+    landmarks, looks = found.details(
+        landmarks=options.return_landmarks,
+        appearance=bool(set(options.attributes) & set(appearance_attributes.NAMES)))
     qualities = [found.quality(face) if options.attributes else None for face in found.faces]
-    looks: list[Appearance | None] = [None] * len(found.faces)
-    if set(options.attributes) & set(appearance_attributes.NAMES) and found.faces:
-        looks = found.appearance()
     return [_result(*result, options)
-            for result in zip(face_ids, rectangles, landmarks, qualities, looks)]
+            for result in zip(face_ids, rectangles, landmarks or nothing, qualities,
+                              looks or nothing)]
 
 
 def rectangle(face: Face, width: int, height: int) -> tuple[int, int, int, int]:

@@ -32,8 +32,6 @@ def _only_face(client, data: bytes, **params) -> dict:
     return face["faceAttributes"]
 
 
-@pytest.mark.xfail(strict=True, reason="known miss: the glasses head, trained on small LFW and "
-                   "Caltech faces, gives 0.38 to detection1's thick black frames")
 def test_reading_glasses_are_seen(client, faces_dir):
     attributes = _only_face(client, _photo(faces_dir, "azure-samples/detection1.jpg"),
                             returnFaceAttributes=APPEARANCE_01)

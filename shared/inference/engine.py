@@ -1,4 +1,5 @@
-"""The facade the operations use: decode, detect, embed, quality, appearance, confidence.
+"""The facade the operations use: decode, detect, embed, quality, landmarks, appearance,
+confidence.
 
 One Engine per process (get_engine). Its ONNX Runtime sessions are created once, on first use
 or by warm_up(); InferenceSession.run is safe to call from concurrent requests."""
@@ -6,10 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+from PIL import Image
 
 from shared import settings
 from shared.models_status import file_sha256
@@ -26,7 +29,7 @@ DETECTOR_FILE = "yunet_2023mar.onnx"
 # The two recognizers fused by shared/inference/recognizer.py.
 RECOGNIZER_FILES = ("facenet_inception_resnet_v1_int8.onnx", "dlib_resnet_v1_int8.onnx")
 MESH_FILE, IRIS_FILE = "mediapipe_face_landmark.onnx", "mediapipe_iris_landmark.onnx"
-MASK_FILE = "face_mask_mobilenet_v2.onnx"
+MASK_FILE = "face_mask_mobilenet_v2_int8.onnx"
 # Committed with the code (unlike the built models), fitted by `bench/evaluate.py --calibrate`.
 CALIBRATION_DIR = settings.ROOT / "models"
 # Committed too, fitted by `python -m models.train_heads`.
@@ -34,6 +37,9 @@ HEADS_FILE = settings.ROOT / "models" / "appearance_heads.json"
 # Share of identify searches for a person who is not enrolled that may still return a candidate
 # at the default threshold (a false positive identification rate).
 IDENTIFY_FPIR = 0.05
+# Threads that run the mask classifier beside the face mesh (see details): one per request
+# being served at once is plenty.
+DETAIL_THREADS = 4
 
 
 class Engine:
@@ -50,6 +56,7 @@ class Engine:
         mask_path = models_dir / MASK_FILE
         self.mask = MaskClassifier(open_session(mask_path, threads))
         self.heads = appearance.load(HEADS_FILE, file_sha256(mask_path))
+        self.side_threads = ThreadPoolExecutor(DETAIL_THREADS, thread_name_prefix="appearance")
 
     @staticmethod
     def decode(data: bytes) -> np.ndarray:
@@ -62,7 +69,7 @@ class Engine:
         return self.recognizer.embed(image, [face.landmarks for face in faces])
 
     def landmarks(self, image: np.ndarray, faces: list[Face]) -> list[FaceLandmarks]:
-        return self.landmark_model.landmarks(image, faces)
+        return self.landmark_model.landmarks(Image.fromarray(image), faces)
 
     @staticmethod
     def quality(image: np.ndarray, face: Face) -> FaceQuality:
@@ -70,8 +77,26 @@ class Engine:
 
     def appearance(self, image: np.ndarray, faces: list[Face]) -> list[Appearance]:
         """Mask, glasses and headwear probabilities of each face (one classifier run each)."""
-        readings = self.mask.read(image, [face.landmarks for face in faces])
+        return self._appearance(Image.fromarray(image), faces)
+
+    def _appearance(self, picture: Image.Image, faces: list[Face]) -> list[Appearance]:
+        readings = self.mask.read(picture, [face.landmarks for face in faces])
         return [self.heads.read(reading, face.width) for reading, face in zip(readings, faces)]
+
+    def details(self, image: np.ndarray, faces: list[Face], landmarks: bool,
+                appearance: bool) -> tuple[list[FaceLandmarks] | None, list[Appearance] | None]:
+        """The landmarks and the appearance of the faces, each when asked for (else None).
+        Asked together, the mask classifier runs in a side thread while this one runs the face
+        mesh and iris models: the two chains share nothing but the image, and each alone
+        keeps two cores only partly busy. The image is converted for cropping once."""
+        if not faces or not (landmarks or appearance):
+            return [] if landmarks else None, [] if appearance else None
+        picture = Image.fromarray(image)
+        if not (landmarks and appearance):
+            return (self.landmark_model.landmarks(picture, faces) if landmarks else None,
+                    self._appearance(picture, faces) if appearance else None)
+        looks = self.side_threads.submit(self._appearance, picture, faces)
+        return self.landmark_model.landmarks(picture, faces), looks.result()
 
     def confidence(self, similarity):
         return self.calibration.confidence(similarity)
@@ -94,8 +119,7 @@ class Engine:
         points = chip_points().astype(np.float32) + 100
         faces = [Face(100, 100, 150, 150, 1.0, points)]
         self.embed(image, faces)
-        self.landmarks(image, faces)
-        self.appearance(image, faces)
+        self.details(image, faces, landmarks=True, appearance=True)
 
 
 def open_session(path: Path, threads: int) -> ort.InferenceSession:

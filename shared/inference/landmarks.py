@@ -87,10 +87,10 @@ class LandmarkModel:
     def __init__(self, mesh_session, iris_session):
         self.mesh, self.iris = mesh_session, iris_session
 
-    def landmarks(self, image: np.ndarray, faces: list[Face]) -> list[FaceLandmarks]:
+    def landmarks(self, picture: Image.Image, faces: list[Face]) -> list[FaceLandmarks]:
+        """The points of each face of the picture (the image as Pillow's, see align.warp)."""
         if not faces:
             return []
-        picture = Image.fromarray(image)
         face_maps = [face_crop(face) for face in faces]
         crops = [align.warp(picture, forward, MESH_SIZE, Image.BILINEAR) for forward in face_maps]
         mesh = _run(self.mesh, crops)[0].reshape(len(faces), MESH_POINTS, 3)

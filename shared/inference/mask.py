@@ -38,10 +38,10 @@ class MaskClassifier:
     def __init__(self, session):
         self.session = session
 
-    def read(self, image: np.ndarray, landmarks: Sequence[np.ndarray]) -> list[MaskReading]:
+    def read(self, picture: Image.Image, landmarks: Sequence[np.ndarray]) -> list[MaskReading]:
+        """One reading per face of the picture (the image as Pillow's), given its 5 points."""
         if not landmarks:
             return []
-        picture = Image.fromarray(image)
         crops = np.stack([crop(picture, points) for points in landmarks])
         return self.read_crops(crops)
 

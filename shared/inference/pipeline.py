@@ -46,11 +46,11 @@ class FoundFaces:
     def embed(self) -> np.ndarray:
         return get_engine().embed(self.image, self.faces)
 
-    def landmarks(self) -> list[FaceLandmarks]:
-        return get_engine().landmarks(self.image, self.faces)
-
-    def appearance(self) -> list[Appearance]:
-        return get_engine().appearance(self.image, self.faces)
+    def details(self, landmarks: bool, appearance: bool
+                ) -> tuple[list[FaceLandmarks] | None, list[Appearance] | None]:
+        """The landmarks and the appearance of each face, each when asked for (else None),
+        computed together (Engine.details)."""
+        return get_engine().details(self.image, self.faces, landmarks, appearance)
 
 
 def find_faces(data: bytes) -> FoundFaces:
