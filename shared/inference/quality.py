@@ -86,8 +86,9 @@ def _face_grey(image: np.ndarray, face: Face) -> np.ndarray:
     top = min(int(face.top), height - 3)
     right = max(int(np.ceil(face.left + face.width)), left + 3)
     bottom = max(int(np.ceil(face.top + face.height)), top + 3)
-    crop = image[max(top, 0):bottom, max(left, 0):right].astype(np.float64)
-    return crop @ np.array([0.299, 0.587, 0.114])
+    # float32: the statistics below need no more, and the noise median runs twice as fast.
+    crop = image[max(top, 0):bottom, max(left, 0):right].astype(np.float32)
+    return crop @ np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def _laplacian(grey: np.ndarray) -> np.ndarray:
@@ -117,10 +118,15 @@ def _exposure(grey: np.ndarray) -> float:
 
 def _noise(grey: np.ndarray) -> float:
     # Immerkaer's mask (difference of two Laplacians) cancels smooth shading; its response to
-    # Gaussian noise has standard deviation 6 sigma, and the median ignores edges.
-    response = (grey[:-2, :-2] + grey[:-2, 2:] + grey[2:, :-2] + grey[2:, 2:]
-                - 2 * (grey[:-2, 1:-1] + grey[2:, 1:-1] + grey[1:-1, :-2] + grey[1:-1, 2:])
-                + 4 * grey[1:-1, 1:-1])
+    # Gaussian noise has standard deviation 6 sigma, and the median ignores edges. It is taken
+    # at every other row and column: a quarter of the work, and thousands of samples remain.
+    def at(dy: int, dx: int) -> np.ndarray:
+        """The neighbour (dy, dx) of every other interior pixel."""
+        height, width = grey.shape
+        return grey[1 + dy:height - 1 + dy:2, 1 + dx:width - 1 + dx:2]
+
+    response = (at(-1, -1) + at(-1, 1) + at(1, -1) + at(1, 1)
+                - 2 * (at(-1, 0) + at(1, 0) + at(0, -1) + at(0, 1)) + 4 * at(0, 0))
     sigma = np.median(np.abs(response)) / 0.6745 / 6.0
     return float(np.clip(sigma / NOISE_SIGMA_FULL, 0.0, 1.0))
 
