@@ -1,0 +1,153 @@
+"""Live galleries: the searchable faces of the collections searched without training (face
+lists, the Person Directory's collection of each recognition model), kept per process and
+brought up to date incrementally.
+
+A gallery holds the collection's shards (shards.py) quantised as in snapshots.py, grouped into
+segments of consecutive shards. A segment keeps its shards' vectors side by side in one
+transposed int8 block, which snapshots.Snapshot scores in one call without copying it (a
+segment stays under snapshots.CHUNK_ROWS rows). A refresh lists the shards with their ETags
+(one call), reads again only the shards whose ETag changed and rebuilds only their segments:
+at a million faces a change costs one shard read (about 4 MB) and one segment (about 8 MB)
+instead of reading the whole gallery (about 1 GB).
+
+Freshness, also across instances: a collection that keeps a gallery version (the directory's
+writers change it after every shard change and before their operation succeeds) is listed only
+when the version in its row differs from the cached one; a face list is listed on every search.
+A shard is read after it was listed, so its content is never older than the ETag recorded for
+it: a change landing in between is read now or, its ETag differing, at the next refresh. So
+once a delete's operation has succeeded, the next search in any instance sees a new version,
+lists, and reads the rewritten shard: identify never returns the deleted face."""
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from shared.collections import shards, snapshots
+from shared.collections.repository import Collection
+from shared.collections.snapshots import Part, Snapshot
+
+SEGMENT_ROWS = snapshots.CHUNK_ROWS     # the most rows a segment should hold
+_PARALLEL = 8
+
+
+@dataclass(frozen=True)
+class _Shard:
+    number: int
+    etag: str
+    owners: np.ndarray      # (n,) V16, sorted
+    scales: np.ndarray      # (n,) float32
+
+
+@dataclass(frozen=True)
+class _Segment:
+    shards: tuple[_Shard, ...]     # in shard order
+    block: np.ndarray              # (DIM, rows) int8: the shards' vectors, transposed, in order
+
+    def columns(self) -> dict[int, np.ndarray]:
+        """Each shard's (DIM, n) vectors: views into the block."""
+        out, start = {}, 0
+        for shard in self.shards:
+            out[shard.number] = self.block[:, start:start + len(shard.owners)]
+            start += len(shard.owners)
+        return out
+
+    def part(self) -> Part:
+        return Part(np.concatenate([s.owners for s in self.shards]), self.block.T,
+                    np.concatenate([s.scales for s in self.shards]))
+
+
+@dataclass(frozen=True)
+class _Gallery:
+    version: str | None
+    span: int                        # shards per segment: segment k holds shards k*span...
+    segments: dict[int, _Segment]
+    snapshot: Snapshot
+
+    def shards(self) -> dict[int, _Shard]:
+        return {s.number: s for segment in self.segments.values() for s in segment.shards}
+
+
+_galleries: dict[str, _Gallery] = {}
+_locks: dict[str, threading.Lock] = {}
+_locks_lock = threading.Lock()
+
+
+def live(collection: Collection) -> Snapshot:
+    """The collection's current faces, refreshed only as far as they changed."""
+    sid, version = collection.storage_id, collection.gallery_version
+    current = _galleries.get(sid)
+    if version is not None and current is not None and current.version == version:
+        return current.snapshot
+    with _lock(sid):        # one refresh per collection at a time; the others then reuse it
+        current = _galleries.get(sid)
+        if version is None or current is None or current.version != version:
+            current = _galleries[sid] = _refresh(sid, version, current)
+    return current.snapshot
+
+
+def forget(storage_id: str) -> None:
+    _galleries.pop(storage_id, None)
+
+
+def _lock(storage_id: str) -> threading.Lock:
+    with _locks_lock:
+        return _locks.setdefault(storage_id, threading.Lock())
+
+
+def _refresh(storage_id: str, version: str | None, old: _Gallery | None) -> _Gallery:
+    prefix = shards.shards_prefix(storage_id)
+    listed = {int(b.name[len(prefix):]): b.etag
+              for b in shards.container().list_blobs(prefix)}
+    known = old.shards() if old else {}
+    changed = sorted(n for n, etag in listed.items() if n not in known or known[n].etag != etag)
+    if old is not None and not changed and set(known) == set(listed):
+        return replace(old, version=version)
+    with ThreadPoolExecutor(_PARALLEL) as pool:
+        fresh = dict(zip(changed, pool.map(lambda n: _read(storage_id, n, listed[n]), changed)))
+    rows = {n: len(fresh[n][0].owners) if n in fresh else len(known[n].owners) for n in listed}
+    span = _span(rows, old.span if old else None)
+    if old is not None and span == old.span:
+        touched = {n // span for n in set(changed) | (set(known) - set(listed))}
+    else:
+        touched = {n // span for n in listed}
+    columns = {n: c for segment in (old.segments.values() if old else ())
+               for n, c in segment.columns().items()}
+    segments = {k: s for k, s in (old.segments.items() if old and span == old.span else ())
+                if k not in touched}
+    for k in touched:
+        members = [n for n in sorted(listed) if n // span == k]
+        pieces = [fresh[n] if n in fresh else (known[n], columns[n]) for n in members]
+        if members:
+            segments[k] = _Segment(tuple(s for s, _ in pieces),
+                                   np.concatenate([c for _, c in pieces], axis=1))
+    parts = [segments[k].part() for k in sorted(segments) if segments[k].block.shape[1]]
+    return _Gallery(version, span, segments, Snapshot(version or "", parts))
+
+
+def _read(storage_id: str, number: int, etag: str) -> tuple[_Shard, np.ndarray]:
+    """A shard read after it was listed at `etag`, quantised: its record and (DIM, n) vectors."""
+    part = Part.from_records(shards.read(storage_id, number)[0])
+    return (_Shard(number, etag, part.owners, part.scales),
+            np.ascontiguousarray(part.vectors.T))
+
+
+def _span(rows: dict[int, int], current: int | None) -> int:
+    """Shards per segment: the current grouping while its segments fit and are not far too
+    small, else the largest power of two whose segments average half of SEGMENT_ROWS (so a
+    gallery growing or shrinking a little does not regroup everything each time)."""
+    per_shard = max(1, sum(rows.values()) // max(1, len(rows)))
+    highest = max(rows, default=0)      # no segment needs to span more shards than this
+    ideal = 1
+    while ideal <= highest and 2 * ideal * per_shard <= SEGMENT_ROWS // 2:
+        ideal *= 2
+    if current is not None and current * 4 > ideal:
+        sizes: dict[int, int] = {}
+        for n, count in rows.items():
+            sizes[n // current] = sizes.get(n // current, 0) + count
+        if max(sizes.values(), default=0) <= SEGMENT_ROWS:
+            return current
+    return ideal
+
