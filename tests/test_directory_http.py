@@ -4,11 +4,18 @@ dynamic group and verify against a directory person, on the Azure sample photos;
 person removes it from identify and from its groups."""
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
 import uuid
 
 import pytest
+import requests
 
-from tests.service import DETECTION, RECOGNITION, error_code
+from tests.conftest import ROOT
+from tests.service import DETECTION, RECOGNITION, Client, error_code
 from tests.test_collections_http import call, final_status
 
 PREVIEW = "v1.2-preview.1"
@@ -182,6 +189,55 @@ def test_a_retried_request_gets_the_same_operation(client, folder):
     assert after.headers["operation-Location"] == gone.headers["operation-Location"]
     assert error_code(call(client, "GET", f"persons/{person}", PREVIEW)) == \
         (404, "PersonNotFound")
+
+
+@pytest.fixture(scope="module")
+def second_instance(azurite):
+    """Another instance of the service, in its own process over the same storage: its own
+    gallery cache."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen([sys.executable, "-m", "devhost", "--port", str(port)], cwd=ROOT,
+                               env=os.environ.copy(), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    other = Client(f"http://127.0.0.1:{port}")
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if other.session.get(other.url("health"), timeout=5).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, "no second instance"
+            time.sleep(0.5)
+        yield other
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def candidates(client, probe: str) -> list[str]:
+    found = call(client, "POST", "identify", json={"faceIds": [probe], "personIds": ["*"]})
+    assert found.status_code == 200, found.text
+    return [c["personId"] for c in found.json()[0]["candidates"]]
+
+
+def test_another_instance_sees_each_change_at_once(client, folder, second_instance):
+    """Its cached gallery is refreshed by the next identify after an operation succeeded:
+    the added face is found, the deleted person never again."""
+    created = call(client, "POST", "persons", PREVIEW, json={"name": "Daughter"})
+    daughter = created.json()["personId"]
+    assert finished(client, created)["status"] == "succeeded"
+    probe = face_id(client, photo(folder, "Daughter2"))
+    assert daughter not in candidates(second_instance, probe)      # its cache is warm
+    added = add_face(client, daughter, photo(folder, "Daughter1"))
+    assert finished(client, added)["status"] == "succeeded"
+    assert candidates(second_instance, probe)[0] == daughter
+    deleted = call(client, "DELETE", f"persons/{daughter}", PREVIEW)
+    assert finished(client, deleted)["status"] == "succeeded"
+    assert daughter not in candidates(second_instance, probe)
 
 
 @pytest.fixture(scope="module")
