@@ -223,7 +223,7 @@ def person_faces(person_id: str, model: str) -> np.ndarray:
 
 def _gallery_changed(model: str) -> None:
     """After every change of a gallery's shards, before its operation succeeds: searches
-    then rebuild their cached gallery (snapshots.live)."""
+    then refresh their cached gallery (galleries.live)."""
     repository.new_gallery_version(PERSON_DIRECTORY, model)
 
 
