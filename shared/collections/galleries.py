@@ -109,22 +109,32 @@ def _refresh(storage_id: str, version: str | None, old: _Gallery | None) -> _Gal
         fresh = dict(zip(changed, pool.map(lambda n: _read(storage_id, n, listed[n]), changed)))
     rows = {n: len(fresh[n][0].owners) if n in fresh else len(known[n].owners) for n in listed}
     span = _span(rows, old.span if old else None)
-    if old is not None and span == old.span:
-        touched = {n // span for n in set(changed) | (set(known) - set(listed))}
-    else:
-        touched = {n // span for n in listed}
-    columns = {n: c for segment in (old.segments.values() if old else ())
-               for n, c in segment.columns().items()}
-    segments = {k: s for k, s in (old.segments.items() if old and span == old.span else ())
-                if k not in touched}
-    for k in touched:
-        members = [n for n in sorted(listed) if n // span == k]
-        pieces = [fresh[n] if n in fresh else (known[n], columns[n]) for n in members]
-        if members:
-            segments[k] = _Segment(tuple(s for s, _ in pieces),
-                                   np.concatenate([c for _, c in pieces], axis=1))
-    parts = [segments[k].part() for k in sorted(segments) if segments[k].block.shape[1]]
+    segments = _regroup(old, span, sorted(listed), fresh)
+    parts = [segments[k].part() for k in sorted(segments)]
     return _Gallery(version, span, segments, Snapshot(version or "", parts))
+
+
+def _regroup(old: _Gallery | None, span: int, listed: list[int],
+             fresh: dict[int, tuple[_Shard, np.ndarray]]) -> dict[int, _Segment]:
+    """The segments of the listed shards at `span`: the old ones none of whose shards changed
+    or went, the others rebuilt from the fresh shards and the old blocks' columns."""
+    old_segments = old.segments if old else {}
+    kept = {}
+    for segment in old_segments.values():
+        columns = segment.columns()
+        kept.update({s.number: (s, columns[s.number]) for s in segment.shards})
+    segments = {}
+    for k in sorted({n // span for n in listed}):
+        members = [n for n in listed if n // span == k]
+        same = old is not None and old.span == span and k in old_segments
+        if same and [s.number for s in old_segments[k].shards] == members and \
+                not any(n in fresh for n in members):
+            segments[k] = old_segments[k]
+            continue
+        pieces = [fresh[n] if n in fresh else kept[n] for n in members]
+        segments[k] = _Segment(tuple(s for s, _ in pieces),
+                               np.concatenate([c for _, c in pieces], axis=1))
+    return segments
 
 
 def _read(storage_id: str, number: int, etag: str) -> tuple[_Shard, np.ndarray]:
