@@ -56,8 +56,10 @@ def derived_id(key: str, what: str = "operation") -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{what}:{key}"))
 
 
-def recorded(key: str) -> bool:
-    return tables.entity_or_none(TABLE, derived_id(key), "state") is not None
+def status(key: str) -> Status | None:
+    """The status of the operation started under `key`; None if there is none."""
+    entity = tables.entity_or_none(TABLE, derived_id(key), "state")
+    return None if entity is None else Status(entity["Status"])
 
 
 def same_request(key: str) -> str:

@@ -183,6 +183,9 @@ def test_a_retried_request_gets_the_same_operation(client, folder):
     assert finished(client, deleted)["status"] == "succeeded"
     assert retried(lambda: call(client, "DELETE", face_url, PREVIEW))[0].headers[
         "operation-Location"] == deleted.headers["operation-Location"]
+    readded = add_face(client, person, photo(folder, "Son1"))  # deleted since: a new face
+    assert readded.json() != added.json()
+    assert finished(client, readded)["status"] == "succeeded"
     gone, _ = retried(lambda: call(client, "DELETE", f"persons/{person}", PREVIEW))
     assert finished(client, gone)["status"] == "succeeded"
     after = call(client, "DELETE", f"persons/{person}", PREVIEW)

@@ -26,6 +26,7 @@ import numpy as np
 from azure.core.exceptions import ResourceExistsError
 
 from shared import operations
+from shared.operations import Status
 from shared.collections import faces, memberships, repository, search, shards
 from shared.collections.administration import KEEP, with_user_data
 from shared.collections.kinds import PERSON_DIRECTORY, face_not_found, person_not_found
@@ -124,7 +125,7 @@ def delete_person(person_id: str) -> str:
     """Queue the removal of the person's faces and rows and hide it now; the operationId (the
     same for every delete of this person)."""
     key = f"deletePerson/{person_id}"
-    if not operations.recorded(key):
+    if operations.status(key) is None:
         get_person(person_id)
     operation_id = operations.start({"op": "deletePerson", "person": person_id}, key)
     try:
@@ -142,6 +143,9 @@ def add_face(person_id: str, model: str, embedding: np.ndarray, user_data: str |
     (persistedFaceId, operationId)."""
     repository.get_person(_persons().storage_id, person_id)
     key, face_id = _creation(request_key and f"{person_id}/{model}/{request_key}", "addFace")
+    if key and operations.status(key) is Status.SUCCEEDED and \
+            face_id not in list_faces(person_id, model)["persistedFaceIds"]:
+        key, face_id = _creation(None, "addFace")   # added, then deleted: a new add now
     vector = base64.b64encode(embedding.astype(np.float32).tobytes()).decode()
     operation_id = operations.start({"op": "addFace", "person": person_id, "model": model,
                                      "face": face_id, "embedding": vector,
@@ -186,7 +190,7 @@ def update_face(person_id: str, model: str, face_id: str, user_data: str | None)
 def delete_face(person_id: str, model: str, face_id: str) -> str:
     """Queue the removal of a face; the operationId (the same for every delete of it)."""
     key = f"deleteFace/{person_id}/{model}/{face_id}"
-    if not operations.recorded(key):
+    if operations.status(key) is None:
         _face_collection(person_id, model, face_id)
     return operations.start({"op": "deleteFace", "person": person_id, "model": model,
                              "face": face_id}, key)
