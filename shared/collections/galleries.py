@@ -138,7 +138,8 @@ def _regroup(old: _Gallery | None, span: int, listed: list[int],
 
 
 def _read(storage_id: str, number: int, etag: str) -> tuple[_Shard, np.ndarray]:
-    """A shard read after it was listed at `etag`, quantised: its record and (DIM, n) vectors."""
+    """A shard read after it was listed at `etag`, quantised: its owners and scales, and its
+    (DIM, n) vectors."""
     part = Part.from_records(shards.read(storage_id, number)[0])
     return (_Shard(number, etag, part.owners, part.scales),
             np.ascontiguousarray(part.vectors.T))
