@@ -50,7 +50,7 @@ def enrol_directory(size: int, rng: np.random.Generator):
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(write, by_shard.items()))
     # What the directory's writers do after changing the shards (directory._gallery_changed).
-    repository.new_gallery_version(PERSON_DIRECTORY, MODEL)
+    repository.new_gallery_version(PERSON_DIRECTORY, MODEL)     # many shards changed
     return repository.get_collection(PERSON_DIRECTORY, MODEL), persons, vectors
 
 

@@ -225,10 +225,11 @@ def person_faces(person_id: str, model: str) -> np.ndarray:
 
 # --- the queued work -----------------------------------------------------------------------
 
-def _gallery_changed(model: str) -> None:
-    """After every change of a gallery's shards, before its operation succeeds: searches
-    then refresh their cached gallery (galleries.live)."""
-    repository.new_gallery_version(PERSON_DIRECTORY, model)
+def _gallery_changed(model: str, person_id: str) -> None:
+    """After every change of a gallery's shard (the person's), before its operation succeeds:
+    searches then refresh their cached gallery (galleries.live)."""
+    repository.new_gallery_version(PERSON_DIRECTORY, model,
+                                   shards.shard_of(person_id, PERSON_DIRECTORY.shard_count))
 
 
 def _create_person(message: dict) -> None:
@@ -252,7 +253,7 @@ def _store_face(message: dict) -> None:
     if not person_exists(person_id):     # deleted while we stored: take the face away again
         faces.delete_person(PERSON_DIRECTORY, model, person_id)
         raise person_not_found(person_id)
-    _gallery_changed(model)
+    _gallery_changed(model, person_id)
 
 
 def _delete_face(message: dict) -> None:
@@ -262,7 +263,7 @@ def _delete_face(message: dict) -> None:
     except FaceError as err:
         if err.status != 404:       # already gone: a repeated delivery
             raise
-    _gallery_changed(message["model"])
+    _gallery_changed(message["model"], message["person"])
 
 
 def _delete_person(message: dict) -> None:
@@ -282,7 +283,7 @@ def _delete_person(message: dict) -> None:
         except FaceError as err:
             if err.code != person_not_found(person_id).code:
                 raise
-        _gallery_changed(model)
+        _gallery_changed(model, person_id)
     memberships.forget_person(person_id)
     repository.delete_person(_persons().storage_id, person_id)
 

@@ -11,12 +11,15 @@ at a million faces a change costs one shard read (about 4 MB) and one segment (a
 instead of reading the whole gallery (about 1 GB).
 
 Freshness, also across instances: a collection that keeps a gallery version (the directory's
-writers change it after every shard change and before their operation succeeds) is listed only
-when the version in its row differs from the cached one; a face list is listed on every search.
-A shard is read after it was listed, so its content is never older than the ETag recorded for
-it: a change landing in between is read now or, its ETag differing, at the next refresh. So
-once a delete's operation has succeeded, the next search in any instance sees a new version,
-lists, and reads the rewritten shard: identify never returns the deleted face."""
+writers change it after every shard change and before their operation succeeded) is refreshed
+only when the version in its row differs from the cached one; a face list on every search. When
+the row says the new version follows the cached one by a change of one shard, only that shard
+is read (the common case: one search after each change); otherwise the shards are listed
+with their ETags. A shard is read after it was listed (or after the row naming it was read), so
+its content is never older than what the cache records for it: a change landing in between is
+read now or at the next refresh. So once a delete's operation has succeeded, the next search in
+any instance sees a new version and reads the rewritten shard: identify never returns the
+deleted face."""
 from __future__ import annotations
 
 import threading
@@ -84,8 +87,17 @@ def live(collection: Collection) -> Snapshot:
     with _lock(sid):        # one refresh per collection at a time; the others then reuse it
         current = _galleries.get(sid)
         if version is None or current is None or current.version != version:
-            current = _galleries[sid] = _refresh(sid, version, current)
+            current = _galleries[sid] = _refresh(sid, version, current,
+                                                 _only_change(collection, current))
     return current.snapshot
+
+
+def _only_change(collection: Collection, current: _Gallery | None) -> int | None:
+    """The one shard changed since the cached version, if the collection's row says so."""
+    change = collection.gallery_change
+    if current is None or change is None or change[0] != current.version:
+        return None
+    return change[1]
 
 
 def forget(storage_id: str) -> None:
@@ -97,16 +109,28 @@ def _lock(storage_id: str) -> threading.Lock:
         return _locks.setdefault(storage_id, threading.Lock())
 
 
-def _refresh(storage_id: str, version: str | None, old: _Gallery | None) -> _Gallery:
-    prefix = shards.shards_prefix(storage_id)
-    listed = {int(b.name[len(prefix):]): b.etag
-              for b in shards.container().list_blobs(prefix)}
+def _refresh(storage_id: str, version: str | None, old: _Gallery | None,
+             only: int | None = None) -> _Gallery:
+    """The gallery at `version`: `old` with the shards read again that changed (by their
+    ETags, one listing), or only shard `only`, which the row says is the one change since."""
     known = old.shards() if old else {}
-    changed = sorted(n for n, etag in listed.items() if n not in known or known[n].etag != etag)
-    if old is not None and not changed and set(known) == set(listed):
-        return replace(old, version=version)
+    if old is not None and only is not None:
+        # "" is no ETag: the next listing reads the shard again (a download's own ETag may
+        # be newer than its content on Azurite, see shards._read_for_write).
+        listed = {**{n: s.etag for n, s in known.items()}, only: ""}
+        changed = [only]
+    else:
+        prefix = shards.shards_prefix(storage_id)
+        listed = {int(b.name[len(prefix):]): b.etag
+                  for b in shards.container().list_blobs(prefix)}
+        changed = sorted(n for n, etag in listed.items()
+                         if n not in known or known[n].etag != etag)
+        if old is not None and not changed and set(known) == set(listed):
+            return replace(old, version=version)
     with ThreadPoolExecutor(_PARALLEL) as pool:
         fresh = dict(zip(changed, pool.map(lambda n: _read(storage_id, n, listed[n]), changed)))
+    for gone in [n for n in changed if not len(fresh[n][0].owners)]:     # deleted meanwhile
+        del listed[gone], fresh[gone]
     rows = {n: len(fresh[n][0].owners) if n in fresh else len(known[n].owners) for n in listed}
     span = _span(rows, old.span if old else None)
     segments = _regroup(old, span, sorted(listed), fresh)
