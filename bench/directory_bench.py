@@ -5,7 +5,11 @@
   shards, search, confidences): the whole directory (`["*"]`) and 30 named persons;
 * add-face operation latency: from the request (`directory.add_face`, embedding given) to the
   operation's `succeeded`, the queue message received and run in this process as a function
-  instance would (polling without back-off, as a busy host does).
+  instance would (polling without back-off, as a busy host does);
+* at each size, one identify right after one change (a face added, then deleted, each through
+  its operation): the gallery reads again only the changed shard. For comparison, a full
+  rebuild (the cache dropped), which is what every change cost before the galleries were
+  refreshed incrementally.
 
 Shards are bulk-loaded through the real storage code (bench/identify_bench.py `enrol`); person
 rows are not written, identify never reads them. Run once:
@@ -46,7 +50,7 @@ def enrol_directory(size: int, rng: np.random.Generator):
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(write, by_shard.items()))
     # What the directory's writers do after changing the shards (directory._gallery_changed).
-    repository.new_gallery_version(PERSON_DIRECTORY, MODEL)
+    repository.new_gallery_version(PERSON_DIRECTORY, MODEL)     # many shards changed
     return repository.get_collection(PERSON_DIRECTORY, MODEL), persons, vectors
 
 
@@ -60,7 +64,7 @@ def cached_faces(probes: list[np.ndarray]) -> list[str]:
 
 def bench_identify(size: int, added: int, rng: np.random.Generator) -> None:
     """Grow the gallery by `added` faces to about `size` (the sizes are cumulative)."""
-    from shared.collections import directory, shards, snapshots
+    from shared.collections import directory, shards
     started = time.perf_counter()
     collection, persons, vectors = enrol_directory(added, rng)
     print(f"\n{size:>9,} faces: stored in {time.perf_counter() - started:6.1f} s")
@@ -77,7 +81,32 @@ def bench_identify(size: int, added: int, rng: np.random.Generator) -> None:
     named = persons[:30]
     chosen = timed(lambda: directory.identify([next(ids)], named, 10, None), QUERIES)
     print(f"  identify 30 personIds, 1 face {percentiles(chosen)}")
-    snapshots.forget(collection.storage_id)
+    bench_one_change(rng)
+
+
+def bench_one_change(rng: np.random.Generator) -> None:
+    from shared.collections import directory, galleries
+    person, created = directory.create_person("changed", None)
+    run_queue_until(created)
+    vector = random_units(rng, 1)[0]
+    probe = cached_faces([vector])
+
+    def identify_once() -> tuple[float, list[str]]:
+        started = time.perf_counter()
+        found = directory.identify(probe, None, 10, None)[0]["candidates"]
+        return time.perf_counter() - started, [c["personId"] for c in found]
+    face, added = directory.add_face(person, MODEL, vector, None)
+    run_queue_until(added)
+    seconds, found = identify_once()
+    assert found[0] == person
+    print(f"  identify right after an add    {seconds * 1000:7.0f} ms")
+    run_queue_until(directory.delete_face(person, MODEL, face))
+    seconds, found = identify_once()
+    assert person not in found
+    print(f"  identify right after a delete  {seconds * 1000:7.0f} ms")
+    galleries.forget(directory.gallery(MODEL).storage_id)
+    seconds, _ = identify_once()
+    print(f"  identify after a full rebuild  {seconds * 1000:7.0f} ms")
 
 
 def run_queue_until(operation_id: str) -> None:

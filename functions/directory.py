@@ -3,6 +3,7 @@ recognition model, `GET /operations/{operationId}`, and the queue functions that
 operations of the directory and of dynamic person groups (functions/dynamic_groups.py)."""
 from __future__ import annotations
 
+import hashlib
 import json
 
 import azure.functions as func
@@ -17,12 +18,15 @@ from shared.collections.kinds import LARGE_PERSON_GROUP, MAX_NAME, MAX_USER_DATA
 from shared.errors import not_found
 
 bp = func.Blueprint()
-# Azure serves the Person Directory's own routes in its preview versions; served on v1.2 too.
-VERSIONS = ("v1.1-preview.1", "v1.2-preview.1", "v1.2")
+# The versions in which Azure serves the Person Directory's own routes (contract §3.7, §9, §11:
+# v1.1-preview.1 and v1.2-preview.1; stable v1.2 kept only identify and verify against it).
+VERSIONS = ("v1.1-preview.1", "v1.2-preview.1")
 PERSON = "persons/{personId}"
 FACES = PERSON + "/recognitionModels/{recognitionModel}/persistedfaces"
 # The queued work of every operation, by the `op` of its message.
 WORK = {**directory.WORK, **dynamic_groups.WORK}
+# azure-core sets it once per call, before its retry policy: every retry repeats it.
+CLIENT_REQUEST_ID = "x-ms-client-request-id"
 
 
 def directory_version(req: ApiRequest) -> None:
@@ -36,6 +40,15 @@ def accepted(req: ApiRequest, operation_id: str, body: dict | None = None,
     if location:
         headers["Location"] = f"{req.base_url}/{location}"
     return Reply(body, 202, headers)
+
+
+def request_key(req: ApiRequest, *parts) -> str:
+    """What a retry of this request repeats: the client's request id (if sent) and what the
+    request asks (`parts`; an image as a digest of its bytes, never the bytes), hashed."""
+    digest = hashlib.sha256()
+    for part in (req.http.headers.get(CLIENT_REQUEST_ID) or "", *parts):
+        digest.update(repr(part).encode() + b"\0")
+    return digest.hexdigest()
 
 
 def _model(req: ApiRequest) -> str:
@@ -53,9 +66,12 @@ def get_operation(req: ApiRequest) -> Reply:
 def create_person(req: ApiRequest) -> Reply:
     directory_version(req)
     body = req.json()
-    new_id, operation_id = directory.create_person(
-        arguments.text_field(body, "name", MAX_NAME, True),
-        arguments.text_field(body, "userData", MAX_USER_DATA))
+    name = arguments.text_field(body, "name", MAX_NAME, True)
+    user_data = arguments.text_field(body, "userData", MAX_USER_DATA)
+    # Two persons of the same name are common: only a request id tells a retry apart.
+    retry = request_key(req, name, user_data) if req.http.headers.get(CLIENT_REQUEST_ID) \
+        else None
+    new_id, operation_id = directory.create_person(name, user_data, retry)
     return accepted(req, operation_id, {"personId": new_id}, f"persons/{new_id}")
 
 
@@ -96,8 +112,13 @@ def add_face(req: ApiRequest) -> Reply:
     person, model = person_id(req), _model(req)
     directory.get_person(person)        # before the image work
     image, target, user_data = new_face(req)
+    # Without a request id, the same photo added to the same person again (within
+    # operations.WINDOW) is taken for a retry: a second identical face would add nothing.
+    retry = request_key(req, hashlib.sha256(image).hexdigest(), target, user_data,
+                        req.query("detectionModel"))
     new_id, operation_id = directory.add_face(person, model,
-                                              faces.embed_single_face(image, target), user_data)
+                                              faces.embed_single_face(image, target), user_data,
+                                              retry)
     return accepted(req, operation_id, {"persistedFaceId": new_id},
                      f"persons/{person}/recognitionModels/{model}/persistedfaces/{new_id}")
 

@@ -11,8 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from shared.collections import (administration, faces, integrity, repository, search, shards,
-                                snapshots, training)
+from shared.collections import (administration, faces, galleries, integrity, repository,
+                                search, shards, snapshots, training)
 from shared.collections.kinds import FACE_LIST, LARGE_FACE_LIST, LARGE_PERSON_GROUP, PERSON_GROUP
 from shared.errors import FaceError
 from shared.storage import clients
@@ -218,7 +218,7 @@ def test_concurrent_list_adds_respect_the_limit_and_count(azurite):
         added = {face for face in pool.map(add, range(24)) if face}
     assert len(added) == 20
     assert repository.get_collection(small, list_id).members == 20
-    snapshot = snapshots.live(collection.storage_id)
+    snapshot = galleries.live(repository.get_collection(small, list_id))
     assert {shards.uuid_text(o) for o in snapshot.owners} == added
 
 

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from shared import settings
-from shared.collections import repository, shards, snapshots, training
+from shared.collections import galleries, repository, shards, snapshots, training
 from shared.collections.kinds import FACE_LIST, Kind
 from shared.collections.repository import Collection
 from shared.errors import quota_exceeded
@@ -82,6 +82,7 @@ def delete_collection(kind: Kind, collection_id: str) -> None:
     repository.delete_collection(kind, collection_id)
     shards.delete_collection_blobs(collection.storage_id)
     snapshots.forget(collection.storage_id)
+    galleries.forget(collection.storage_id)
     training.request_purge(collection.storage_id)
 
 

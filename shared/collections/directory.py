@@ -8,9 +8,14 @@ has faces there. Model collections need no training: searches read their live sh
 
 Creating a person, adding or deleting a face and deleting a person are operations
 (shared/operations.py): the request checks what it can, records the operation and answers; the
-queue does the write (`WORK`, run by operations.run). Deleting a person hides it at once (its row is claimed), then
-the queue removes its embeddings from every model collection, then its rows; only then does the
-operation report succeeded."""
+queue does the write (`WORK`, run by operations.run). Deleting a person hides it at once (its
+row is claimed), then the queue removes its embeddings from every model collection, then its
+rows; only then does the operation report succeeded.
+
+A client's retry gets the operation of its first request (operations.py): deletes are keyed by
+their target, so deleting the same person or face again answers the same operation, pending or
+done; creations are keyed by `request_key` (the edge's digest of the request), and the new
+person's or face's id is derived from the same key, so a retry answers the same id too."""
 from __future__ import annotations
 
 import base64
@@ -21,6 +26,7 @@ import numpy as np
 from azure.core.exceptions import ResourceExistsError
 
 from shared import operations
+from shared.operations import Status
 from shared.collections import faces, memberships, repository, search, shards
 from shared.collections.administration import KEEP, with_user_data
 from shared.collections.kinds import PERSON_DIRECTORY, face_not_found, person_not_found
@@ -74,11 +80,20 @@ def _person_json(person: repository.Person) -> dict:
                           person.user_data)
 
 
-def create_person(name: str, user_data: str | None) -> tuple[str, str]:
+def _creation(request_key: str | None, kind: str) -> tuple[str | None, str]:
+    """(operation key, id of what is created): derived from the request, or new."""
+    if request_key is None:
+        return None, str(uuid.uuid4())
+    key = operations.same_request(f"{kind}/{request_key}")
+    return key, operations.derived_id(key, kind)
+
+
+def create_person(name: str, user_data: str | None,
+                  request_key: str | None = None) -> tuple[str, str]:
     """Queue the creation of a person: (personId, operationId)."""
-    person_id = str(uuid.uuid4())
+    key, person_id = _creation(request_key, "createPerson")
     operation_id = operations.start({"op": "createPerson", "person": person_id, "name": name,
-                                     "userData": user_data})
+                                     "userData": user_data}, key)
     return person_id, operation_id
 
 
@@ -107,23 +122,34 @@ def update_person(person_id: str, name: Any = KEEP, user_data: Any = KEEP) -> No
 
 
 def delete_person(person_id: str) -> str:
-    """Hide the person now and queue the removal of its faces and rows; the operationId."""
-    repository.claim_person_deletion(_persons().storage_id, person_id)
-    return operations.start({"op": "deletePerson", "person": person_id})
+    """Queue the removal of the person's faces and rows and hide it now; the operationId (the
+    same for every delete of this person)."""
+    key = f"deletePerson/{person_id}"
+    if operations.status(key) is None:
+        get_person(person_id)
+    operation_id = operations.start({"op": "deletePerson", "person": person_id}, key)
+    try:
+        repository.claim_person_deletion(_persons().storage_id, person_id)
+    except FaceError:
+        pass        # hidden already by a concurrent delete, or gone: the queue was quicker
+    return operation_id
 
 
 # --- faces ---------------------------------------------------------------------------------
 
-def add_face(person_id: str, model: str, embedding: np.ndarray,
-             user_data: str | None) -> tuple[str, str]:
+def add_face(person_id: str, model: str, embedding: np.ndarray, user_data: str | None,
+             request_key: str | None = None) -> tuple[str, str]:
     """Queue the storing of a face already embedded (so image errors answer the request):
     (persistedFaceId, operationId)."""
     repository.get_person(_persons().storage_id, person_id)
-    face_id = str(uuid.uuid4())
+    key, face_id = _creation(request_key and f"{person_id}/{model}/{request_key}", "addFace")
+    if key and operations.status(key) is Status.SUCCEEDED and \
+            face_id not in list_faces(person_id, model)["persistedFaceIds"]:
+        key, face_id = _creation(None, "addFace")   # added, then deleted: a new add now
     vector = base64.b64encode(embedding.astype(np.float32).tobytes()).decode()
     operation_id = operations.start({"op": "addFace", "person": person_id, "model": model,
                                      "face": face_id, "embedding": vector,
-                                     "userData": user_data})
+                                     "userData": user_data}, key)
     return face_id, operation_id
 
 
@@ -162,9 +188,12 @@ def update_face(person_id: str, model: str, face_id: str, user_data: str | None)
 
 
 def delete_face(person_id: str, model: str, face_id: str) -> str:
-    _face_collection(person_id, model, face_id)
+    """Queue the removal of a face; the operationId (the same for every delete of it)."""
+    key = f"deleteFace/{person_id}/{model}/{face_id}"
+    if operations.status(key) is None:
+        _face_collection(person_id, model, face_id)
     return operations.start({"op": "deleteFace", "person": person_id, "model": model,
-                             "face": face_id})
+                             "face": face_id}, key)
 
 
 # --- searches ------------------------------------------------------------------------------
@@ -196,10 +225,11 @@ def person_faces(person_id: str, model: str) -> np.ndarray:
 
 # --- the queued work -----------------------------------------------------------------------
 
-def _gallery_changed(model: str) -> None:
-    """After every change of a gallery's shards, before its operation succeeds: searches
-    then rebuild their cached gallery (snapshots.live)."""
-    repository.new_gallery_version(PERSON_DIRECTORY, model)
+def _gallery_changed(model: str, person_id: str) -> None:
+    """After every change of a gallery's shard (the person's), before its operation succeeds:
+    searches then refresh their cached gallery (galleries.live)."""
+    repository.new_gallery_version(PERSON_DIRECTORY, model,
+                                   shards.shard_of(person_id, PERSON_DIRECTORY.shard_count))
 
 
 def _create_person(message: dict) -> None:
@@ -223,7 +253,7 @@ def _store_face(message: dict) -> None:
     if not person_exists(person_id):     # deleted while we stored: take the face away again
         faces.delete_person(PERSON_DIRECTORY, model, person_id)
         raise person_not_found(person_id)
-    _gallery_changed(model)
+    _gallery_changed(model, person_id)
 
 
 def _delete_face(message: dict) -> None:
@@ -233,7 +263,7 @@ def _delete_face(message: dict) -> None:
     except FaceError as err:
         if err.status != 404:       # already gone: a repeated delivery
             raise
-    _gallery_changed(message["model"])
+    _gallery_changed(message["model"], message["person"])
 
 
 def _delete_person(message: dict) -> None:
@@ -253,7 +283,7 @@ def _delete_person(message: dict) -> None:
         except FaceError as err:
             if err.code != person_not_found(person_id).code:
                 raise
-        _gallery_changed(model)
+        _gallery_changed(model, person_id)
     memberships.forget_person(person_id)
     repository.delete_person(_persons().storage_id, person_id)
 

@@ -72,14 +72,23 @@ class Collection:
     storage_id: str
     members: int = 0        # persons of a group, faces of a list
     # Changed after each change of the shards, by the writers that keep it (the directory):
-    # a search then knows its cached gallery is current from this row alone.
+    # a search then knows its cached gallery is current from this row alone. When the change
+    # was to one shard, the version it followed and that shard: a search holding that version
+    # reads only that shard.
     gallery_version: str | None = None
+    gallery_change: tuple[str, int] | None = None
 
 
 def _collection(kind: Kind, entity) -> Collection:
     return Collection(kind, entity["RowKey"], entity["Name"], entity.get("UserData"),
                       entity["RecognitionModel"], entity["CreatedAt"], entity["StorageId"],
-                      entity.get("Members", 0), entity.get("GalleryVersion"))
+                      entity.get("Members", 0), entity.get("GalleryVersion"),
+                      _gallery_change(entity))
+
+
+def _gallery_change(entity) -> tuple[str, int] | None:
+    previous, shard = entity.get("PreviousGalleryVersion"), entity.get("ChangedShard", -1)
+    return (previous, shard) if previous and shard >= 0 else None
 
 
 def create_collection(kind: Kind, collection_id: str, name: str, user_data: str | None,
@@ -125,8 +134,16 @@ def list_collections(kind: Kind, start: str | None, top: int) -> list[Collection
     return [_collection(kind, e) for e in islice(entities, top)]
 
 
-def new_gallery_version(kind: Kind, collection_id: str) -> None:
-    update_collection(kind, collection_id, {"GalleryVersion": uuid.uuid4().hex})
+def new_gallery_version(kind: Kind, collection_id: str, shard: int | None = None) -> None:
+    """A new version of the collection's gallery after a change of `shard` (None: of any
+    shards), noting the version it follows (ETag-conditional, so the note is exact)."""
+    def attempt() -> None:
+        entity = _collection_entity(kind, collection_id)
+        entity["PreviousGalleryVersion"] = entity.get("GalleryVersion") or ""
+        entity["ChangedShard"] = -1 if shard is None else shard
+        entity["GalleryVersion"] = uuid.uuid4().hex
+        tables.update_if_unchanged(table(COLLECTIONS), entity)
+    tables.retry_on_conflict(attempt)
 
 
 def change_members(kind: Kind, collection_id: str, delta: int) -> None:

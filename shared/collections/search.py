@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from azure.core.exceptions import ResourceNotFoundError
 
-from shared.collections import repository, shards, snapshots, training
+from shared.collections import galleries, repository, shards, snapshots, training
 from shared.collections.kinds import FACE_LIST, Kind
 from shared.collections.repository import Collection
 from shared.errors import FaceError
@@ -29,7 +29,7 @@ def _searchable(collection: Collection) -> tuple[snapshots.Snapshot, set[str]]:
     """The snapshot searches use and the owners deleted since it was trained."""
     kind, sid = collection.kind, collection.storage_id
     if not kind.needs_training:
-        return snapshots.live(sid, collection.gallery_version), set()
+        return galleries.live(collection), set()
     for _ in range(2):
         state, excluded = _parallel(lambda: training.state(sid),
                                     lambda: training.deleted_owners(sid))

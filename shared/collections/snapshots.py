@@ -220,22 +220,5 @@ def trained(storage_id: str, version: str) -> Snapshot:
     return cached(storage_id, version, lambda: load(storage_id, version))
 
 
-def live(storage_id: str, version: str | None = None) -> Snapshot:
-    """The current shards as a snapshot, for collections searched without training; rebuilt
-    only after a change: `version` if the collection keeps one (Collection.gallery_version),
-    else the shards' ETags (one listing per search)."""
-    if version is None:
-        blobs = list(shards.container().list_blobs(shards.shards_prefix(storage_id)))
-        version = ",".join(f"{b.name}@{b.etag}" for b in blobs)
-
-    def build() -> Snapshot:
-        records = [shards.read(storage_id, shard)[0] for shard in shards.existing_shards(
-            storage_id)]
-        # One part: a search then scores CHUNK_ROWS rows per call, not one call per shard.
-        together = np.concatenate(records) if records else np.zeros(0, shards.RECORD)
-        return Snapshot(version, [Part.from_records(together)] if len(together) else [])
-    return cached(storage_id, version, build)
-
-
 def forget(storage_id: str) -> None:
     _cache.pop(storage_id, None)
