@@ -14,3 +14,8 @@ DETECTION_MODELS = ("detection_01", "detection_02", "detection_03")
 RECOGNITION_MODELS = ("recognition_01", "recognition_02", "recognition_03", "recognition_04")
 # The recognition models with which Azure computes qualityForRecognition.
 QUALITY_MODELS = ("recognition_03", "recognition_04")
+# Names the embedding space: change it whenever the vectors the recognizer makes stop being
+# comparable with stored ones (another model, chip or fusion). Stored embeddings and cached
+# faceIds are kept under it, so older ones are never mixed in (their faces must be added again;
+# see the integrity check).
+EMBEDDING_VERSION = "facenet-int8-dlib-256"

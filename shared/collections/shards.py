@@ -28,7 +28,8 @@ from azure.core.exceptions import (HttpResponseError, ResourceExistsError, Resou
 from azure.storage.blob import BlobBlock, BlobClient, ContainerClient
 
 from shared.storage import clients
-from shared.inference.recognizer import EMBEDDING_DIM, EMBEDDING_VERSION
+from shared.inference.recognizer import EMBEDDING_DIM
+from shared.model_names import EMBEDDING_VERSION
 
 CONTAINER = "collections"
 DIM = EMBEDDING_DIM

@@ -32,10 +32,6 @@ from shared.inference import align
 
 PART_DIM = 128
 EMBEDDING_DIM = 2 * PART_DIM
-# Names the embedding space: change it whenever vectors made by this code stop being comparable
-# with stored ones (another model, chip or fusion). Stored embeddings are kept under it, so
-# older ones are never mixed in (their faces must be added again; see the integrity check).
-EMBEDDING_VERSION = "facenet-int8-dlib-256"
 FACENET_SHARE = 0.2
 FACENET_CHIP = (160, 0.3)          # side, padding
 DLIB_CHIP = (150, 0.25)

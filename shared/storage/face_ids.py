@@ -25,8 +25,8 @@ from typing import Iterable, Iterator
 import numpy as np
 
 from shared import clock, settings
+from shared.model_names import EMBEDDING_VERSION
 from shared.errors import FaceError
-from shared.inference.recognizer import EMBEDDING_VERSION
 from shared.storage import clients, tables
 
 TABLE = "faceids"
