@@ -52,5 +52,149 @@ def lfw_embeddings() -> tuple[list[str], np.ndarray]:
     return [str(n) for n in data["names"]], data["vectors"].astype(np.float32)
 
 
-if __name__ == "__main__" and os.environ.get("ANN_BENCH_EMBED_ONLY"):
-    print(len(lfw_embeddings()[0]), "LFW embeddings in", lfw_cache())
+def rss_anon() -> int:
+    """Process-private resident bytes (what a snapshot's memory-mapped rows do not count in)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no RssAnon")
+
+
+def enrolled_and_queries(names: list[str], vectors: np.ndarray):
+    """(enrolled vectors, their identities, query vectors, their identities): the first photo
+    of every identity with at least two photos is enrolled, the others are queries."""
+    by_person: dict[str, list[int]] = {}
+    for row, name in enumerate(names):
+        by_person.setdefault(name.split("/")[0], []).append(row)
+    people = [p for p, rows in by_person.items() if len(rows) >= 2]
+    enrolled = np.array([by_person[p][0] for p in people])
+    queries = [(row, index) for index, p in enumerate(people) for row in by_person[p][1:]]
+    return (vectors[enrolled], np.array([q for q, _ in queries]),
+            np.array([i for _, i in queries]))
+
+
+class Distractors:
+    """A Gaussian mixture fitted to real embeddings (k-means components, each its mean and a
+    shrunk full covariance), sampled and normalised."""
+
+    def __init__(self, vectors: np.ndarray, rng: np.random.Generator):
+        centres = vectors[rng.choice(len(vectors), COMPONENTS, replace=False)]
+        for _ in range(20):
+            labels = np.argmax(vectors @ centres.T, axis=1)
+            centres = np.stack([vectors[labels == c].mean(axis=0) for c in range(COMPONENTS)])
+        self.weights = np.bincount(labels, minlength=COMPONENTS) / len(vectors)
+        self.means, self.factors = [], []
+        for c in range(COMPONENTS):
+            members = vectors[labels == c]
+            covariance = np.cov(members, rowvar=False)
+            shrunk = 0.8 * covariance + 0.2 * np.eye(len(covariance)) * np.trace(covariance) / len(covariance)
+            self.means.append(members.mean(axis=0))
+            self.factors.append(np.linalg.cholesky(shrunk).astype(np.float32))
+        self.rng = rng
+
+    def sample(self, count: int) -> np.ndarray:
+        component = self.rng.choice(COMPONENTS, count, p=self.weights)
+        out = np.empty((count, len(self.means[0])), np.float32)
+        for c in range(COMPONENTS):
+            rows = np.flatnonzero(component == c)
+            noise = self.rng.standard_normal((len(rows), out.shape[1]), dtype=np.float32)
+            out[rows] = self.means[c] + noise @ self.factors[c].T
+        out /= np.linalg.norm(out, axis=1, keepdims=True)
+        return out
+
+
+def gallery(size: int, enrolled: np.ndarray, distractors: Distractors):
+    """Snapshot parts of `size` faces, one per person: the enrolled faces among distractors
+    (at random rows); and the person id of each enrolled face."""
+    from shared.collections import shards, snapshots
+    persons = [str(uuid.uuid4()) for _ in range(len(enrolled))]
+    parts = []
+    for start in range(0, size, _PART_ROWS):
+        count = min(_PART_ROWS, size - start)
+        vectors = distractors.sample(count)
+        owners = [str(uuid.uuid4()) for _ in range(count)]
+        if start == 0:
+            vectors[:len(enrolled)] = enrolled
+            owners[:len(enrolled)] = persons
+        records = shards.records(owners, owners, vectors)
+        del vectors
+        parts.append(snapshots.Part.from_records(records))
+    return parts, persons
+
+
+def top_persons(snapshot, queries: np.ndarray, batch: int = 16) -> list[str | None]:
+    found = []
+    for start in range(0, len(queries), batch):
+        found += [best[0][0] if best else None
+                  for best in snapshot.best_owners(queries[start:start + batch], 1)]
+    return found
+
+
+def bench_size(size: int, enrolled, queries, truth, distractors) -> None:
+    from shared.collections import ann, search, snapshots
+    started = time.perf_counter()
+    parts, persons = gallery(size, enrolled, distractors)
+    print(f"\n{size:>10,} faces ({ann.list_count(size)} lists): generated in "
+          f"{time.perf_counter() - started:6.1f} s", flush=True)
+
+    started = time.perf_counter()
+    indexed = snapshots.IndexedSnapshot("bench", iter(parts), size)
+    print(f"  snapshot + index build   {time.perf_counter() - started:6.1f} s "
+          f"(training's parts come on top)", flush=True)
+    index_blob = ann.to_bytes(indexed.index)
+    del indexed
+    gc.collect()
+    before = rss_anon()
+    started = time.perf_counter()
+    indexed = snapshots.IndexedSnapshot("bench", iter(parts), size, index_blob)
+    loaded_in = time.perf_counter() - started
+    del index_blob
+    gc.collect()
+    print(f"  load from parts + index  {loaded_in:6.1f} s (no download)")
+    print(f"  resident per face        {(rss_anon() - before) / size:6.1f} B private memory "
+          f"growth, {indexed.nbytes / size:6.1f} B of index; rows memory-mapped "
+          f"({(indexed.vectors.nbytes + indexed.scales.nbytes) / size:3.0f} B/face, page cache)",
+          flush=True)
+
+    exact = snapshots.Snapshot("bench", parts)
+    started = time.perf_counter()
+    exact_top = top_persons(exact, queries)
+    exact_seconds = (time.perf_counter() - started) / len(queries)
+    approximate_top = top_persons(indexed, queries)
+    del exact
+    agree = np.mean([a == e for a, e in zip(approximate_top, exact_top)])
+    right = [persons[t] for t in truth]
+    print(f"  recall@1 vs exact        {agree * 100:6.2f} % of {len(queries)} LFW queries")
+    print(f"  top-1 correct            exact {np.mean([e == r for e, r in zip(exact_top, right)]) * 100:5.1f} %, "
+          f"index {np.mean([a == r for a, r in zip(approximate_top, right)]) * 100:5.1f} %")
+
+    def identify(query: np.ndarray) -> None:
+        # search.identify_in after its two storage reads (faceId cache, training state).
+        minimum = search._default_identify_confidence(indexed)
+        search._confidences(indexed.best_owners(query[None, :], 10)[0], minimum)
+    probes = iter(list(queries) * 2)
+    identify(queries[0])
+    samples = timed(lambda: identify(next(probes)), min(len(queries), 300))
+    print(f"  identify, 1 face         {percentiles(samples)} (exact search: "
+          f"{exact_seconds * 1000:.0f} ms per face in batches of 16)")
+    del indexed, parts
+    gc.collect()
+
+
+def main() -> None:
+    sizes = gallery_sizes(__doc__.splitlines()[0], "1000000,5000000")
+    rng = np.random.default_rng(5)
+    names, vectors = lfw_embeddings()
+    enrolled, query_rows, truth = enrolled_and_queries(names, vectors)
+    distractors = Distractors(vectors, rng)
+    sample = distractors.sample(2000)
+    print(f"ANN benchmark: {os.cpu_count()} cores; {len(enrolled)} enrolled LFW identities, "
+          f"{len(query_rows)} queries; distractors: {COMPONENTS}-component Gaussian mixture "
+          f"(mean nearest-real similarity {np.mean(np.max(sample @ vectors.T, axis=1)):.2f}, "
+          f"real-to-real {np.mean(np.sort(vectors @ vectors.T, axis=1)[:, -2]):.2f})")
+    for size in sizes:
+        bench_size(size, enrolled, vectors[query_rows], truth, distractors)
+
+
+if __name__ == "__main__":
+    main()

@@ -20,8 +20,9 @@ from shared.collections.shards import DIM
 
 VERSION = "ivf-pq64x4fs-ip-1"
 CODE_BYTES = DIM // 8          # 64 sub-vectors of 4 dimensions, 4 bits each
-NPROBE = 128                   # clusters scanned per query
-CANDIDATES = 256               # faces proposed per query, then scored exactly
+NPROBE = 64                    # clusters scanned per query
+CANDIDATES = 1024              # faces proposed per query, scored exactly: 4-bit codes rank
+                               # coarsely, fewer lose recall (bench/ann_bench.py)
 TRAIN_PER_LIST = 64            # training sample: faiss warns below 39 points per centroid
 _ADD_ROWS = 1 << 18            # rows dequantised at once while adding (bounds the float copy)
 _SEED = 1234
@@ -33,10 +34,11 @@ def wanted(face_count: int) -> bool:
 
 
 def list_count(face_count: int) -> int:
-    """About 2·sqrt(n) clusters, a power of two between 64 and 1024 (more clusters cost more
-    at training than the fast scan of bigger ones costs per query)."""
-    wanted_lists = 2 * int(np.sqrt(max(face_count, 1)))
-    return int(min(1024, max(64, 1 << int(np.round(np.log2(max(wanted_lists, 1)))))))
+    """About 2·sqrt(n) clusters, a power of two up to 1024 (more clusters cost more at
+    training than the fast scan of bigger ones costs per query), and at least TRAIN_PER_LIST
+    faces per cluster."""
+    lists = min(2 * np.sqrt(face_count), 1024, face_count / TRAIN_PER_LIST)
+    return 1 << max(0, int(np.round(np.log2(max(lists, 1)))))
 
 
 def build(vectors: np.ndarray, scales: np.ndarray) -> faiss.Index:

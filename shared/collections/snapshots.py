@@ -152,18 +152,14 @@ class IndexedSnapshot:
         keys = _keys(self.owners)
         order = np.argsort(keys, kind="stable")
         self.key_order, self.sorted_keys = _stored(order), _stored(keys[order])
-        self.index_bytes = index if index is not None else ann.to_bytes(
-            ann.build(self.vectors, self.scales))
-        self.index = ann.from_bytes(self.index_bytes)
+        self.index = (ann.from_bytes(index) if index is not None
+                      else ann.build(self.vectors, self.scales))
+        # Resident bytes: the index's (the rows are memory-mapped files).
+        self.nbytes = len(index) if index is not None else len(ann.to_bytes(self.index))
 
     @property
     def face_count(self) -> int:
         return len(self.scales)
-
-    @property
-    def nbytes(self) -> int:
-        """Resident bytes: the index (the rows are memory-mapped files)."""
-        return len(self.index_bytes)
 
     def best_owners(self, queries: np.ndarray, top: int, excluded: set[str] = frozenset(),
                     only: set[str] | None = None) -> list[list[tuple[str, float]]]:
@@ -343,8 +339,8 @@ def build_index(storage_id: str, version: str, part_count: int,
     if not ann.wanted(face_count):
         return None
     snapshot = IndexedSnapshot(version, _parts(storage_id, version, part_count), face_count)
-    shards.container().upload_blob(f"{prefix(storage_id, version)}index", snapshot.index_bytes,
-                                   overwrite=True)
+    shards.container().upload_blob(f"{prefix(storage_id, version)}index",
+                                   ann.to_bytes(snapshot.index), overwrite=True)
     return snapshot
 
 
