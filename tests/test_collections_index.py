@@ -125,7 +125,7 @@ def test_a_snapshot_indexed_by_another_index_version_must_be_trained_again(azuri
     snapshots.forget(collection.storage_id)
     with pytest.raises(FaceError) as raised:
         identify(collection, centres[0])
-    assert raised.value.code == "NotTrained"
+    assert raised.value.code == "LargePersonGroupNotTrained"
 
 
 def test_live_gallery_above_the_minimum_is_indexed_and_forgets_removed_faces(azurite):

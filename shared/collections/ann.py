@@ -30,7 +30,7 @@ _SEED = 1234
 
 def wanted(face_count: int) -> bool:
     """Large galleries are searched through an index; smaller ones stay exact."""
-    return face_count >= int(settings.get("FACE_ANN_MIN_FACES"))
+    return face_count >= max(1, int(settings.get("FACE_ANN_MIN_FACES")))
 
 
 def list_count(face_count: int) -> int:
