@@ -20,7 +20,7 @@ from shared.collections.shards import DIM
 
 VERSION = "ivf-pq64x4fs-ip-1"
 CODE_BYTES = DIM // 8          # 64 sub-vectors of 4 dimensions, 4 bits each
-NPROBE = 256                   # clusters scanned per query
+NPROBE = 128                   # clusters scanned per query
 CANDIDATES = 4096              # faces proposed per query, scored exactly: 4-bit codes rank
                                # coarsely, fewer lose recall (bench/ann_bench.py)
 TRAIN_PER_LIST = 64            # training sample: faiss warns below 39 points per centroid
