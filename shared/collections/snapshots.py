@@ -6,14 +6,15 @@ A snapshot is immutable and versioned (the training job id): blobs
 points at is ever read, and the pointer moves only after every blob exists (see training.py).
 
 In memory each face of a small gallery costs 260 bytes: its vector quantised to int8 with a
-float32 scale (cosine error below 0.005). Rows are sorted by owner (person, or the face itself in face
-lists), so a person's faces are adjacent and the per-person score is one `maximum.reduceat`.
+float32 scale (cosine error below 0.005). Rows are sorted by owner (person, or the face itself
+in face lists), so a person's faces are adjacent and the per-person score is one
+`maximum.reduceat`.
 Scoring runs ONNX Runtime's MatMulInteger (vectorised int8 GEMM, about 25 ms per query for a
 million faces on one core), because numpy has no fast int8 or float16 product.
 
 A large gallery (ann.wanted) is an `IndexedSnapshot` instead: its int8 rows, scales and owners
 live in memory-mapped files (unlinked at once: the page cache holds them, not the process), and
-only the approximate index (ann.py, about 42 bytes per face) is resident. The index proposes
+only the approximate index (ann.py, about 40 bytes per face) is resident. The index proposes
 candidate faces; every face of each candidate's owner is then scored exactly as above, so a
 person found has the same score as exact search gives it, and deleted owners are filtered
 after scoring, never reintroduced by the index. Trained snapshots carry the index as a blob
