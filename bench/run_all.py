@@ -7,7 +7,7 @@ import sys
 
 BENCHMARKS = ("bench.inference_bench", "bench.http_bench", "bench.identify_bench",
               "bench.find_similar_bench", "bench.enrollment_bench", "bench.redaction_bench",
-              "bench.directory_bench")
+              "bench.directory_bench", "bench.ann_bench", "bench.partition_bench")
 
 
 def main() -> int:

@@ -20,6 +20,8 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "FACE_API_KEYS": (None, "Comma-separated API keys accepted in Ocp-Apim-Subscription-Key."),
     "FACE_MODELS_DIR": (str(ROOT / "models"), "Folder with the built ONNX models."),
     "FACE_ORT_THREADS": ("0", "ONNX Runtime intra-op threads per session (0 = one per core)."),
+    "FACE_ANN_MIN_FACES": ("50000", "Galleries of at least this many faces are searched through "
+                                    "an approximate index (re-ranked exactly); smaller ones exactly."),
     "FACE_URL_ALLOWLIST": ("", "Comma-separated hosts/CIDRs that image URLs may resolve to even "
                                "when private (e.g. 127.0.0.1 for tests)."),
     "FACE_FACELIST_LIMIT": ("64", "Maximum number of face lists."),

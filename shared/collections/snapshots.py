@@ -5,11 +5,20 @@ A snapshot is immutable and versioned (the training job id): blobs
 `.../manifest.json` naming them. Only a snapshot whose version the collection's training state
 points at is ever read, and the pointer moves only after every blob exists (see training.py).
 
-In memory each face costs 132 bytes: its vector quantised to int8 with a float32 scale
-(cosine error below 0.005). Rows are sorted by owner (person, or the face itself in face
-lists), so a person's faces are adjacent and the per-person score is one `maximum.reduceat`.
+In memory each face of a small gallery costs 260 bytes: its vector quantised to int8 with a
+float32 scale (cosine error below 0.005). Rows are sorted by owner (person, or the face itself
+in face lists), so a person's faces are adjacent and the per-person score is one
+`maximum.reduceat`.
 Scoring runs ONNX Runtime's MatMulInteger (vectorised int8 GEMM, about 25 ms per query for a
 million faces on one core), because numpy has no fast int8 or float16 product.
+
+A large gallery (ann.wanted) is an `IndexedSnapshot` instead: its int8 rows, scales and owners
+live in memory-mapped files (unlinked at once: the page cache holds them, not the process), and
+only the approximate index (ann.py, about 40 bytes per face) is resident. The index proposes
+candidate faces; every face of each candidate's owner is then scored exactly as above, so a
+person found has the same score as exact search gives it, and deleted owners are filtered
+after scoring, never reintroduced by the index. Trained snapshots carry the index as a blob
+(`.../index`, its ann.VERSION in the manifest); live ones build it when they are built.
 
 Per-person score rule: a person's similarity to a query face is the best cosine similarity of
 any of the person's faces."""
@@ -17,6 +26,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,7 +38,7 @@ import onnxruntime as ort
 from azure.core.exceptions import ResourceNotFoundError
 
 from shared import settings
-from shared.collections import shards
+from shared.collections import ann, shards
 from shared.collections.shards import DIM, uuid_bytes, uuid_text
 
 CHUNK_ROWS = 1 << 16      # rows per scoring chunk: bounds the int32 scratch per query
@@ -72,15 +83,13 @@ def quantize(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Snapshot:
-    """Searchable faces of one collection at one version."""
+    """Searchable faces of one collection at one version, scored exactly."""
 
     def __init__(self, version: str, parts: list[Part]):
         self.version = version
         owners = np.concatenate([p.owners for p in parts]) if parts else np.zeros(0, "V16")
         # Parts hold disjoint owners (one shard per owner), each sorted: runs are contiguous.
-        new_run = np.ones(len(owners), bool)
-        new_run[1:] = owners[1:] != owners[:-1]
-        self.starts = np.flatnonzero(new_run)
+        self.starts = run_starts(owners)
         self.owners = owners[self.starts]
         self.scales = (np.concatenate([p.scales for p in parts]) if parts
                        else np.zeros(0, np.float32))
@@ -99,16 +108,11 @@ class Snapshot:
 
     def similarities(self, queries: np.ndarray) -> np.ndarray:
         """(queries, faces) cosine similarities."""
-        query_scales = np.abs(queries).max(axis=1, keepdims=True) / 127
-        query_scales[query_scales == 0] = 1
-        quantised = (np.round(queries / query_scales) + 128).astype(np.uint8)
+        quantised, query_scales = _quantise(queries)
         session = _scoring_session()
         products = [session.run(None, {"a": quantised, "b": chunk, "zero": _ZERO})[0]
                     for chunk in self.chunks]
-        scores = np.concatenate(products, axis=1).astype(np.float32)
-        scores *= self.scales[None, :]
-        scores *= query_scales.astype(np.float32)
-        return scores
+        return _rescaled(np.concatenate(products, axis=1), self.scales, query_scales)
 
     def best_owners(self, queries: np.ndarray, top: int, excluded: set[str] = frozenset(),
                     only: set[str] | None = None) -> list[list[tuple[str, float]]]:
@@ -121,15 +125,154 @@ class Snapshot:
             per_owner[:, np.isin(self.owners, uuid_bytes(sorted(excluded)))] = -np.inf
         if only is not None:
             per_owner[:, ~np.isin(self.owners, uuid_bytes(sorted(only)))] = -np.inf
-        return [self._top(row, top) for row in per_owner]
+        return [_top(self.owners, row, top) for row in per_owner]
 
-    def _top(self, row: np.ndarray, top: int) -> list[tuple[str, float]]:
-        count = min(top, int(np.isfinite(row).sum()))
-        if count == 0:
+
+class IndexedSnapshot:
+    """A large gallery: rows in memory-mapped files, the approximate index (ann.py) resident.
+    `parts` may be a generator: each part is copied to the files and dropped."""
+
+    def __init__(self, version: str, parts, face_count: int, index: bytes | None = None):
+        self.version = version
+        self.vectors = _mapped((face_count, DIM), np.int8)
+        self.scales = _mapped((face_count,), np.float32)
+        starts, owners, row = [], [], 0
+        for part in parts:
+            count = len(part.owners)
+            self.vectors[row:row + count] = part.vectors
+            self.scales[row:row + count] = part.scales
+            first = run_starts(part.owners)
+            starts.append(first + row)
+            owners.append(part.owners[first])
+            row += count
+        if row != face_count:
+            raise ValueError(f"snapshot {version} has {row} faces, its manifest {face_count}")
+        self.starts = _stored(np.concatenate(starts) if starts else np.zeros(0, np.int64))
+        self.ends = _stored(np.append(self.starts[1:], face_count).astype(np.int64))
+        self.owners = _stored(np.concatenate(owners) if owners else np.zeros(0, "V16"))
+        keys = _keys(self.owners)
+        order = np.argsort(keys, kind="stable")
+        self.key_order, self.sorted_keys = _stored(order), _stored(keys[order])
+        self.index = (ann.from_bytes(index) if index is not None
+                      else ann.build(self.vectors, self.scales))
+        # Resident bytes: the index's (the rows are memory-mapped files).
+        self.nbytes = len(index) if index is not None else len(ann.to_bytes(self.index))
+
+    @property
+    def face_count(self) -> int:
+        return len(self.scales)
+
+    def best_owners(self, queries: np.ndarray, top: int, excluded: set[str] = frozenset(),
+                    only: set[str] | None = None) -> list[list[tuple[str, float]]]:
+        """As Snapshot.best_owners, with the same scores: `only` scores the allowed owners'
+        faces exactly; otherwise the index proposes faces, and every face of their owners is
+        scored exactly (asking for more candidates while fewer than `top` owners remain)."""
+        quantised, query_scales = _quantise(queries)
+        allowed = self._runs_of(only) if only is not None else None
+        found = []
+        for i in range(len(queries)):
+            count = ann.CANDIDATES
+            while True:
+                runs = allowed if allowed is not None else self._candidate_runs(queries[i], count)
+                best = self._best(quantised[i:i + 1], query_scales[i:i + 1], runs, top, excluded)
+                if allowed is not None or len(best) >= top or count >= self.face_count:
+                    break
+                count *= 4
+            found.append(best)
+        return found
+
+    def _candidate_runs(self, query: np.ndarray, count: int) -> np.ndarray:
+        rows = ann.candidates(self.index, query[None, :], count)[0]
+        return np.unique(np.searchsorted(self.starts, rows, side="right") - 1)
+
+    def _runs_of(self, owner_ids: set[str]) -> np.ndarray:
+        wanted = uuid_bytes(sorted(owner_ids))
+        keys = _keys(wanted)
+        positions = _ranges(np.searchsorted(self.sorted_keys, keys, side="left"),
+                            np.searchsorted(self.sorted_keys, keys, side="right"))
+        runs = np.asarray(self.key_order[positions])
+        return np.unique(runs[np.isin(self.owners[runs], wanted)])
+
+    def _best(self, quantised: np.ndarray, query_scale: np.ndarray, runs: np.ndarray, top: int,
+              excluded: set[str]) -> list[tuple[str, float]]:
+        if excluded and len(runs):
+            runs = runs[~np.isin(self.owners[runs], uuid_bytes(sorted(excluded)))]
+        if not len(runs):
             return []
-        picked = np.argpartition(-row, count - 1)[:count]
-        picked = picked[np.argsort(-row[picked], kind="stable")]
-        return [(uuid_text(self.owners[i]), float(row[i])) for i in picked]
+        begins, ends = np.asarray(self.starts[runs]), np.asarray(self.ends[runs])
+        rows = _ranges(begins, ends)
+        session = _scoring_session()
+        products = [session.run(None, {"a": quantised, "b": np.ascontiguousarray(
+            self.vectors[rows[s:s + CHUNK_ROWS]].T), "zero": _ZERO})[0]
+            for s in range(0, len(rows), CHUNK_ROWS)]
+        scores = _rescaled(np.concatenate(products, axis=1), self.scales[rows], query_scale)
+        run_offsets = np.cumsum(ends - begins) - (ends - begins)
+        return _top(np.asarray(self.owners[runs]),
+                    np.maximum.reduceat(scores[0], run_offsets), top)
+
+
+def run_starts(owners: np.ndarray) -> np.ndarray:
+    """Where each run of equal owners starts."""
+    new_run = np.ones(len(owners), bool)
+    new_run[1:] = owners[1:] != owners[:-1]
+    return np.flatnonzero(new_run)
+
+
+def _ranges(begins: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The integers of every [begin, end), concatenated."""
+    lengths = ends - begins
+    offsets = np.repeat(begins - (np.cumsum(lengths) - lengths), lengths)
+    return np.arange(int(lengths.sum()), dtype=np.int64) + offsets
+
+
+def _keys(owners: np.ndarray) -> np.ndarray:
+    """The first 8 bytes of each owner id, as a sortable integer."""
+    return np.ascontiguousarray(owners.view(np.uint8).reshape(-1, 16)[:, :8]).view("<u8")[:, 0]
+
+
+def _mapped(shape: tuple, dtype) -> np.ndarray:
+    """A writable array in a memory-mapped temporary file, unlinked at once: its pages belong
+    to the page cache, and the file goes when the array does."""
+    handle, path = tempfile.mkstemp(prefix="face-snapshot-")
+    os.close(handle)
+    try:
+        if not np.prod(shape):
+            return np.zeros(shape, dtype)
+        return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+    finally:
+        os.unlink(path)
+
+
+def _stored(array: np.ndarray) -> np.ndarray:
+    mapped = _mapped(array.shape, array.dtype)
+    mapped[...] = array
+    return mapped
+
+
+def _quantise(queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Queries as MatMulInteger's uint8 (zero point 128), and their (n, 1) scales."""
+    query_scales = np.abs(queries).max(axis=1, keepdims=True) / 127
+    query_scales[query_scales == 0] = 1
+    quantised = (np.round(queries / query_scales) + 128).astype(np.uint8)
+    return quantised, query_scales.astype(np.float32)
+
+
+def _rescaled(products: np.ndarray, scales: np.ndarray, query_scales: np.ndarray) -> np.ndarray:
+    """Cosine similarities from int32 products (one rounding order for both snapshot kinds,
+    so that they give the same scores)."""
+    scores = products.astype(np.float32)
+    scores *= scales[None, :]
+    scores *= query_scales
+    return scores
+
+
+def _top(owners: np.ndarray, row: np.ndarray, top: int) -> list[tuple[str, float]]:
+    count = min(top, int(np.isfinite(row).sum()))
+    if count == 0:
+        return []
+    picked = np.argpartition(-row, count - 1)[:count]
+    picked = picked[np.argsort(-row[picked], kind="stable")]
+    return [(uuid_text(owners[i]), float(row[i])) for i in picked]
 
 
 _ZERO = np.array(128, np.uint8)
@@ -167,8 +310,11 @@ def write_part(storage_id: str, version: str, index: int, part: Part) -> None:
                                    overwrite=True)
 
 
-def write_manifest(storage_id: str, version: str, part_count: int, face_count: int) -> None:
+def write_manifest(storage_id: str, version: str, part_count: int, face_count: int,
+                   indexed: bool = False) -> None:
     manifest = {"version": version, "parts": part_count, "faces": face_count}
+    if indexed:
+        manifest["index"] = ann.VERSION
     shards.container().upload_blob(f"{prefix(storage_id, version)}manifest.json",
                                    json.dumps(manifest), overwrite=True)
 
@@ -178,13 +324,39 @@ def read_part(storage_id: str, version: str, index: int) -> Part:
         part_name(storage_id, version, index)).readall())
 
 
-def load(storage_id: str, version: str) -> Snapshot:
+def _parts(storage_id: str, version: str, count: int):
+    """The parts in order, _PARALLEL downloads at a time (a large snapshot's parts are not
+    all held at once)."""
+    with ThreadPoolExecutor(_PARALLEL) as pool:
+        for start in range(0, count, _PARALLEL):
+            yield from pool.map(lambda i: read_part(storage_id, version, i),
+                                range(start, min(count, start + _PARALLEL)))
+
+
+def build_index(storage_id: str, version: str, part_count: int,
+                face_count: int) -> IndexedSnapshot | None:
+    """At training, for a large gallery: the snapshot with its index built, the index written
+    as the snapshot's `index` blob. None for a small gallery."""
+    if not ann.wanted(face_count):
+        return None
+    snapshot = IndexedSnapshot(version, _parts(storage_id, version, part_count), face_count)
+    shards.container().upload_blob(f"{prefix(storage_id, version)}index",
+                                   ann.to_bytes(snapshot.index), overwrite=True)
+    return snapshot
+
+
+def load(storage_id: str, version: str) -> Snapshot | IndexedSnapshot:
     manifest = json.loads(shards.container().download_blob(
         f"{prefix(storage_id, version)}manifest.json").readall())
-    with ThreadPoolExecutor(_PARALLEL) as pool:
-        parts = list(pool.map(lambda i: read_part(storage_id, version, i),
-                              range(manifest["parts"])))
-    return Snapshot(version, parts)
+    parts = _parts(storage_id, version, manifest["parts"])
+    if "index" in manifest:
+        if manifest["index"] != ann.VERSION:
+            raise OutdatedSnapshot(f"index {manifest['index']}, not {ann.VERSION}")
+        index = shards.container().download_blob(f"{prefix(storage_id, version)}index").readall()
+        return IndexedSnapshot(version, parts, manifest["faces"], index)
+    if ann.wanted(manifest["faces"]):      # trained before indexes, or below an earlier minimum
+        return IndexedSnapshot(version, parts, manifest["faces"])
+    return Snapshot(version, list(parts))
 
 
 def delete(storage_id: str, version: str) -> None:
@@ -203,7 +375,7 @@ _cache: dict[str, Snapshot] = {}
 _lock = threading.Lock()
 
 
-def cached(storage_id: str, version: str, build) -> Snapshot:
+def cached(storage_id: str, version: str, build) -> Snapshot | IndexedSnapshot:
     """The snapshot of `storage_id` at `version`, built by `build()` only when the cached one
     is of another version (one load per process per training)."""
     snapshot = _cache.get(storage_id)
@@ -216,8 +388,14 @@ def cached(storage_id: str, version: str, build) -> Snapshot:
     return snapshot
 
 
-def trained(storage_id: str, version: str) -> Snapshot:
+def trained(storage_id: str, version: str) -> Snapshot | IndexedSnapshot:
     return cached(storage_id, version, lambda: load(storage_id, version))
+
+
+def remember(storage_id: str, snapshot: Snapshot | IndexedSnapshot) -> None:
+    """Serve `snapshot` from this process's cache (training built it: no need to load it)."""
+    with _lock:
+        _cache[storage_id] = snapshot
 
 
 def forget(storage_id: str) -> None:

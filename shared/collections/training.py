@@ -6,9 +6,11 @@
   group trains on as many instances as the platform scales to;
 - `part`: reads its shards, drops deleted owners, writes its snapshot part blob and a done
   marker; whichever part finds every marker present commits;
-- `commit`: writes the manifest, then moves the collection's snapshot pointer with an
-  ETag-conditional update that also checks the job is still the current one. Before that
-  moment nothing of the job is visible; after it the previous snapshot's blobs are deleted.
+- `commit`: builds the approximate index of a large gallery (snapshots.build_index: the
+  parts read back, one index over them), writes the manifest, then moves the collection's
+  snapshot pointer with an ETag-conditional update that also checks the job is still the
+  current one. Before that moment nothing of the job is visible; after it the previous
+  snapshot's blobs are deleted. (Two last parts may both commit: both build the same index.)
 
 Every step is idempotent (at-least-once delivery): a retried part rewrites the same blob, a
 repeated commit finds the pointer already moved. After a commit, `check` compares the
@@ -240,7 +242,9 @@ def _commit_if_complete(storage_id: str, job: str) -> None:
     markers = _done_markers(storage_id, job)
     if entity is None or entity["Job"] != job or len(markers) < entity.get("Parts", 0):
         return
-    snapshots.write_manifest(storage_id, job, entity["Parts"], sum(m["Faces"] for m in markers))
+    faces = sum(m["Faces"] for m in markers)
+    indexed = snapshots.build_index(storage_id, job, entity["Parts"], faces)
+    snapshots.write_manifest(storage_id, job, entity["Parts"], faces, indexed is not None)
     previous = entity.get("Snapshot") or None
 
     def switch(entity) -> bool:
@@ -250,6 +254,8 @@ def _commit_if_complete(storage_id: str, job: str) -> None:
                        "LastSuccess": clock.now(), "Message": ""})
         return True
     if _update_state(storage_id, switch):
+        if indexed is not None:
+            snapshots.remember(storage_id, indexed)
         _after_commit(storage_id, job, previous, markers)
 
 
