@@ -27,9 +27,9 @@ from azure.core.exceptions import (HttpResponseError, ResourceExistsError, Resou
                                    ResourceNotFoundError)
 from azure.storage.blob import BlobBlock, BlobClient, ContainerClient
 
-from shared.storage import clients
 from shared.inference.recognizer import EMBEDDING_DIM
 from shared.model_names import EMBEDDING_VERSION
+from shared.storage import clients
 
 CONTAINER = "collections"
 DIM = EMBEDDING_DIM
