@@ -208,7 +208,7 @@ def identify(face_ids: list[str], person_ids: list[str] | None, top: int,
     if collection is None:      # no face of this model yet: nobody to find
         return [{"faceId": face_id, "candidates": []} for face_id in face_ids]
     only = set(person_ids) if person_ids is not None else None
-    return search.identify_in(collection, face_ids, top, threshold, only)
+    return search.identify_in(collection, face_ids, top, threshold, only, faces_found)
 
 
 def person_faces(person_id: str, model: str) -> np.ndarray:

@@ -14,7 +14,7 @@ from shared.collections.repository import Collection
 from shared.errors import FaceError
 from shared.inference import get_engine
 from shared.similarity import SAME_PERSON, require_model
-from shared.storage.face_ids import load_faces
+from shared.storage.face_ids import StoredFace, load_faces
 
 
 def _parallel(*reads):
@@ -55,9 +55,11 @@ def _confidences(found: list[tuple[str, float]], minimum: float) -> list[tuple[s
     return [(owner, value) for owner, value in scored if value >= minimum]
 
 
-def _query(collection: Collection, face_ids: list[str]) -> np.ndarray:
-    """The cached faces' embeddings, checked against the collection's recognition model."""
-    faces = load_faces(face_ids, 400)
+def _query(collection: Collection, face_ids: list[str],
+           faces: dict[str, StoredFace] | None = None) -> np.ndarray:
+    """The cached faces' embeddings (read unless the caller has them), checked against the
+    collection's recognition model."""
+    faces = faces if faces is not None else load_faces(face_ids, 400)
     require_model(collection.recognition_model, [faces[f].recognition_model for f in face_ids])
     return np.stack([faces[f].embedding for f in face_ids]).astype(np.float32)
 
@@ -70,9 +72,11 @@ def identify(kind: Kind, collection_id: str, face_ids: list[str], top: int,
 
 
 def identify_in(collection: Collection, face_ids: list[str], top: int, threshold: float | None,
-                only: set[str] | None = None) -> list[dict]:
-    """`identify` in a collection already found; `only`: the persons that may be candidates."""
-    queries, (snapshot, excluded) = _parallel(lambda: _query(collection, face_ids),
+                only: set[str] | None = None,
+                faces: dict[str, StoredFace] | None = None) -> list[dict]:
+    """`identify` in a collection already found; `only`: the persons that may be candidates;
+    `faces`: the faceIds' cached faces when the caller has read them already."""
+    queries, (snapshot, excluded) = _parallel(lambda: _query(collection, face_ids, faces),
                                               lambda: _searchable(collection))
     minimum = _default_identify_confidence(snapshot) if threshold is None else threshold
     found_per_face = snapshot.best_owners(queries, top, excluded, only)
