@@ -202,9 +202,13 @@ def identify(face_ids: list[str], person_ids: list[str] | None, top: int,
              threshold: float | None) -> list[dict]:
     """Identify among the given persons (None: the whole directory), in the gallery of the
     faces' recognition model."""
-    faces_found = load_faces(face_ids, 400)
+    # The gallery's row is read with the faces (one query for every model's: at most a few),
+    # though which one is needed is only known from the faces.
+    faces_found, galleries = search.parallel(
+        lambda: load_faces(face_ids, 400),
+        lambda: repository.list_collections(PERSON_DIRECTORY, None, 100))
     model = check_model(faces_found[face_ids[0]].recognition_model)
-    collection = _existing(model)
+    collection = next((c for c in galleries if c.collection_id == model), None)
     if collection is None:      # no face of this model yet: nobody to find
         return [{"faceId": face_id, "candidates": []} for face_id in face_ids]
     only = set(person_ids) if person_ids is not None else None

@@ -17,7 +17,7 @@ from shared.similarity import SAME_PERSON, require_model
 from shared.storage.face_ids import StoredFace, load_faces
 
 
-def _parallel(*reads):
+def parallel(*reads):
     """Independent storage reads at once (each is a round trip); results in order, and the
     first one's error wins, as if they had run one after the other."""
     with ThreadPoolExecutor(len(reads)) as pool:
@@ -31,7 +31,7 @@ def _searchable(collection: Collection) -> tuple[snapshots.Snapshot, set[str]]:
     if not kind.needs_training:
         return galleries.live(collection), set()
     for _ in range(2):
-        state, excluded = _parallel(lambda: training.state(sid),
+        state, excluded = parallel(lambda: training.state(sid),
                                     lambda: training.deleted_owners(sid))
         if state is None or state.snapshot is None:
             if state is not None and state.status.active:
@@ -76,7 +76,7 @@ def identify_in(collection: Collection, face_ids: list[str], top: int, threshold
                 faces: dict[str, StoredFace] | None = None) -> list[dict]:
     """`identify` in a collection already found; `only`: the persons that may be candidates;
     `faces`: the faceIds' cached faces when the caller has read them already."""
-    queries, (snapshot, excluded) = _parallel(lambda: _query(collection, face_ids, faces),
+    queries, (snapshot, excluded) = parallel(lambda: _query(collection, face_ids, faces),
                                               lambda: _searchable(collection))
     minimum = _default_identify_confidence(snapshot) if threshold is None else threshold
     found_per_face = snapshot.best_owners(queries, top, excluded, only)
@@ -109,7 +109,7 @@ def find_similar(kind: Kind, collection_id: str, face_id: str, top: int,
     """Faces of a face list most similar to `face_id`, best first; matchPerson keeps only
     same-person matches, matchFace ranks by similarity alone."""
     collection = repository.get_collection(kind, collection_id, status=400)
-    query, (snapshot, excluded) = _parallel(lambda: _query(collection, [face_id]),
+    query, (snapshot, excluded) = parallel(lambda: _query(collection, [face_id]),
                                             lambda: _searchable(collection))
     if kind is FACE_LIST and snapshot.face_count == 0:
         raise FaceError("FaceListNotReady", f"Face list '{collection_id}' is empty.", 400)

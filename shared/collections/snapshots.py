@@ -300,6 +300,12 @@ def prefix(storage_id: str, version: str) -> str:
     return f"{storage_id}/snapshots/{version}/"
 
 
+def versions(storage_id: str) -> set[str]:
+    """The versions that have blobs, whatever state the training table is in."""
+    listed = shards.container().walk_blobs(f"{storage_id}/snapshots/", delimiter="/")
+    return {item.name.rstrip("/").rsplit("/", 1)[-1] for item in listed}
+
+
 def part_name(storage_id: str, version: str, index: int) -> str:
     return f"{prefix(storage_id, version)}part-{index:04d}"
 

@@ -9,24 +9,25 @@
 - `commit`: builds the approximate index of a large gallery (snapshots.build_index: the
   parts read back, one index over them), writes the manifest, then moves the collection's
   snapshot pointer with an ETag-conditional update that also checks the job is still the
-  current one. Before that moment nothing of the job is visible; after it the previous
-  snapshot's blobs are deleted. (Two last parts may both commit: both build the same index.)
+  current one. Before that moment nothing of the job is visible; after it the versions no
+  longer served are deleted. (Two last parts may both commit: both build the same index.)
 
 Every step is idempotent (at-least-once delivery): a retried part rewrites the same blob, a
 repeated commit finds the pointer already moved. After a commit, `check` compares the
 collection's rows with its shards (integrity.py) and puts what it finds in the status message.
 
-No snapshot outlives its use, since it holds the embeddings of persons deleted since: the
-previous one is deleted after a commit, a failed job's on failure, and a superseded job's
-(`superseded_<job>` rows, written when a newer request replaces it) after the next commit or
-failure; a part that finishes writing after its job was abandoned deletes what it wrote. A message that keeps failing lands in the
+No snapshot outlives its use, since it holds the embeddings of persons deleted since: after
+every commit and every failure, each version with blobs that is neither served nor the current
+job's is deleted. The versions are listed from the blobs, not remembered in rows, so a process
+killed between a commit and its clean-up leaves nothing for good; a part that finishes writing
+after its job was abandoned deletes what it wrote. A message that keeps failing lands in the
 poison queue, whose function marks the job failed (`fail`): never stuck "running", and the
 previous snapshot keeps serving. A newer `request` supersedes a running job, whose later
 steps then do nothing.
 
 Table `training`, PartitionKey = storage id: RowKey `state` (status, job, snapshot pointer,
 dates), `deleted_<ownerId>` (owners deleted since their snapshot: identify filters them until
-a training drops them), `superseded_<job>` and `done_<job>_<part>` markers."""
+a training drops them) and `done_<job>_<part>` markers."""
 from __future__ import annotations
 
 import json
@@ -121,9 +122,6 @@ def request(storage_id: str) -> str:
         if entity is None:
             _table().create_entity({"PartitionKey": storage_id, "RowKey": "state", **fresh})
             return
-        if TrainingStatus(entity["Status"]).active:
-            _table().upsert_entity({"PartitionKey": storage_id,
-                                    "RowKey": f"superseded_{entity['Job']}"})
         entity.update(fresh)
         tables.update_if_unchanged(_table(), entity, UpdateMode.REPLACE)
     tables.retry_on_conflict(attempt)
@@ -245,7 +243,6 @@ def _commit_if_complete(storage_id: str, job: str) -> None:
     faces = sum(m["Faces"] for m in markers)
     indexed = snapshots.build_index(storage_id, job, entity["Parts"], faces)
     snapshots.write_manifest(storage_id, job, entity["Parts"], faces, indexed is not None)
-    previous = entity.get("Snapshot") or None
 
     def switch(entity) -> bool:
         if entity["Job"] != job or entity["Status"] != TrainingStatus.RUNNING.value:
@@ -256,13 +253,11 @@ def _commit_if_complete(storage_id: str, job: str) -> None:
     if _update_state(storage_id, switch):
         if indexed is not None:
             snapshots.remember(storage_id, indexed)
-        _after_commit(storage_id, job, previous, markers)
+        _after_commit(storage_id, job, markers)
 
 
-def _after_commit(storage_id: str, job: str, previous: str | None, markers: list) -> None:
-    if previous and previous != job:
-        snapshots.delete(storage_id, previous)
-    _delete_superseded(storage_id)
+def _after_commit(storage_id: str, job: str, markers: list) -> None:
+    _delete_unserved_snapshots(storage_id)
     _enqueue({"op": "check", "storage": storage_id, "job": job})
     forgotten = json.loads(shards.container().download_blob(
         _deletions_blob(storage_id, job)).readall())
@@ -278,21 +273,21 @@ def fail(storage_id: str, job: str, message: str) -> None:
         entity.update({"Status": TrainingStatus.FAILED.value, "Message": message})
         return True
     if _update_state(storage_id, mark):
-        snapshots.delete(storage_id, job)
+        _delete_unserved_snapshots(storage_id)
         tables.delete_entities(_table(), _done_markers(storage_id, job))
-        _delete_superseded(storage_id)
 
 
-def _delete_superseded(storage_id: str) -> None:
-    """Delete the blobs of the superseded jobs. A row can name a job that finished instead
-    (its request lost a race with the job's own commit and retried): a job that became the
-    served snapshot keeps its blobs; they go when a later commit replaces it."""
-    rows = _rows_named(storage_id, "superseded_")
-    for row in rows:
-        job = row["RowKey"][len("superseded_"):]
-        if _abandoned(storage_id, job):
-            snapshots.delete(storage_id, job)
-    tables.delete_entities(_table(), rows)
+def _delete_unserved_snapshots(storage_id: str) -> None:
+    """Delete every version but the served one and the current job's. The blobs are listed
+    before the state is read: a job requested after the listing is not in it, and one in it
+    was requested before the read, so the read tells whether it is still current."""
+    versions = snapshots.versions(storage_id)
+    current = state(storage_id)
+    if current is None:
+        return
+    kept = {current.snapshot, current.job if current.status.active else None}
+    for version in versions - kept:
+        snapshots.delete(storage_id, version)
 
 
 def check(storage_id: str, job: str) -> None:
