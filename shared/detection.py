@@ -92,12 +92,12 @@ def detect(data: bytes, options: DetectOptions) -> list[dict]:
     if options.return_face_id and found.faces:
         face_ids = _keep(found.embed(), rectangles, options)
     nothing: list[None] = [None] * len(found.faces)
-    landmarks, looks = found.details(
+    landmarks, looks, qualities = found.details(
         landmarks=options.return_landmarks,
-        appearance=bool(set(options.attributes) & set(appearance_attributes.NAMES)))
-    qualities = [found.quality(face) if options.attributes else None for face in found.faces]
+        appearance=bool(set(options.attributes) & set(appearance_attributes.NAMES)),
+        quality=bool(options.attributes))
     return [_result(*result, options)
-            for result in zip(face_ids, rectangles, landmarks or nothing, qualities,
+            for result in zip(face_ids, rectangles, landmarks or nothing, qualities or nothing,
                               looks or nothing)]
 
 

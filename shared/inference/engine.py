@@ -37,8 +37,8 @@ HEADS_FILE = settings.ROOT / "models" / "appearance_heads.json"
 # Share of identify searches for a person who is not enrolled that may still return a candidate
 # at the default threshold (a false positive identification rate).
 IDENTIFY_FPIR = 0.05
-# Threads that run the mask classifier beside the face mesh (see details): one per request
-# being served at once is plenty.
+# Threads that run the mask classifier and the quality measures beside the face mesh (see
+# details): one per request being served at once is plenty.
 DETAIL_THREADS = 4
 
 
@@ -51,10 +51,12 @@ class Engine:
         self.recognizer_sha256 = hashlib.sha256(
             "".join(file_sha256(path) for path in paths).encode()).hexdigest()
         self.calibration = calibration.load(CALIBRATION_DIR, self.recognizer_sha256)
-        self.landmark_model = LandmarkModel(open_session(models_dir / MESH_FILE, threads),
-                                            open_session(models_dir / IRIS_FILE, threads))
+        # The detail models are small (a run takes 2-6 ms): split over threads, a run spends
+        # more on handing work out than it saves, and details() runs two of them at once.
+        self.landmark_model = LandmarkModel(open_session(models_dir / MESH_FILE, 1),
+                                            open_session(models_dir / IRIS_FILE, 1))
         mask_path = models_dir / MASK_FILE
-        self.mask = MaskClassifier(open_session(mask_path, threads))
+        self.mask = MaskClassifier(open_session(mask_path, 1))
         self.heads = appearance.load(HEADS_FILE, file_sha256(mask_path))
         self.side_threads = ThreadPoolExecutor(DETAIL_THREADS, thread_name_prefix="appearance")
 
@@ -83,20 +85,24 @@ class Engine:
         readings = self.mask.read(picture, [face.landmarks for face in faces])
         return [self.heads.read(reading, face.width) for reading, face in zip(readings, faces)]
 
-    def details(self, image: np.ndarray, faces: list[Face], landmarks: bool,
-                appearance: bool) -> tuple[list[FaceLandmarks] | None, list[Appearance] | None]:
-        """The landmarks and the appearance of the faces, each when asked for (else None).
-        Asked together, the mask classifier runs in a side thread while this one runs the face
-        mesh and iris models: the two chains share nothing but the image, and each alone
-        keeps two cores only partly busy. The image is converted for cropping once."""
-        if not faces or not (landmarks or appearance):
-            return [] if landmarks else None, [] if appearance else None
-        picture = Image.fromarray(image)
-        if not (landmarks and appearance):
-            return (self.landmark_model.landmarks(picture, faces) if landmarks else None,
-                    self._appearance(picture, faces) if appearance else None)
-        looks = self.side_threads.submit(self._appearance, picture, faces)
-        return self.landmark_model.landmarks(picture, faces), looks.result()
+    def details(self, image: np.ndarray, faces: list[Face], landmarks: bool, appearance: bool,
+                quality: bool = False) -> tuple[list | None, list | None, list | None]:
+        """The landmarks, the appearance and the quality of the faces, each when asked for
+        (else None). The face mesh and iris models run in this thread, the mask classifier and
+        the quality measures in a side thread: the two chains share nothing but the image,
+        and the models are small enough that two runs at once beat one run on two cores. The
+        image is converted for cropping once."""
+        picture = Image.fromarray(image) if faces and (landmarks or appearance) else None
+
+        def side() -> tuple[list | None, list | None]:
+            return (self._appearance(picture, faces) if appearance else None,
+                    [self.quality(image, face) for face in faces] if quality else None)
+        if not (faces and landmarks):
+            return [] if landmarks else None, *side()
+        if not (appearance or quality):
+            return self.landmark_model.landmarks(picture, faces), None, None
+        beside = self.side_threads.submit(side)
+        return self.landmark_model.landmarks(picture, faces), *beside.result()
 
     def confidence(self, similarity):
         return self.calibration.confidence(similarity)
@@ -119,7 +125,7 @@ class Engine:
         points = chip_points().astype(np.float32) + 100
         faces = [Face(100, 100, 150, 150, 1.0, points)]
         self.embed(image, faces)
-        self.details(image, faces, landmarks=True, appearance=True)
+        self.details(image, faces, landmarks=True, appearance=True, quality=True)
 
 
 def open_session(path: Path, threads: int) -> ort.InferenceSession:

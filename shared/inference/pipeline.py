@@ -46,11 +46,12 @@ class FoundFaces:
     def embed(self) -> np.ndarray:
         return get_engine().embed(self.image, self.faces)
 
-    def details(self, landmarks: bool, appearance: bool
-                ) -> tuple[list[FaceLandmarks] | None, list[Appearance] | None]:
-        """The landmarks and the appearance of each face, each when asked for (else None),
-        computed together (Engine.details)."""
-        return get_engine().details(self.image, self.faces, landmarks, appearance)
+    def details(self, landmarks: bool, appearance: bool, quality: bool
+                ) -> tuple[list[FaceLandmarks] | None, list[Appearance] | None,
+                           list[FaceQuality] | None]:
+        """The landmarks, the appearance and the quality of each face, each when asked for
+        (else None), computed together (Engine.details)."""
+        return get_engine().details(self.image, self.faces, landmarks, appearance, quality)
 
 
 def find_faces(data: bytes) -> FoundFaces:
