@@ -31,7 +31,7 @@ import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 import onnxruntime as ort
@@ -97,6 +97,8 @@ class Snapshot:
         # straight from the parts (no concatenated copy of every vector).
         self.chunks = [np.ascontiguousarray(p.vectors[s:s + CHUNK_ROWS].T)
                        for p in parts for s in range(0, len(p.vectors), CHUNK_ROWS)]
+        widths = [chunk.shape[1] for chunk in self.chunks]
+        self.chunk_starts = np.cumsum([0, *widths[:-1]]).astype(np.int64)
 
     @property
     def face_count(self) -> int:
@@ -120,12 +122,31 @@ class Snapshot:
         `only`, if given, the owners that may be returned."""
         if not len(self.owners):
             return [[] for _ in queries]
+        if only is not None:        # a few persons of a gallery: score their faces alone
+            runs = _runs_of(self.owners, *self._key_index, only - set(excluded))
+            ends = np.append(self.starts[1:], self.face_count)
+            return _best_runs(self._columns(_ranges(self.starts[runs], ends[runs])),
+                              self.owners[runs], ends[runs] - self.starts[runs], queries, top)
         per_owner = np.maximum.reduceat(self.similarities(queries), self.starts, axis=1)
         if excluded:
             per_owner[:, np.isin(self.owners, uuid_bytes(sorted(excluded)))] = -np.inf
-        if only is not None:
-            per_owner[:, ~np.isin(self.owners, uuid_bytes(sorted(only)))] = -np.inf
         return [_top(self.owners, row, top) for row in per_owner]
+
+    @cached_property
+    def _key_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """The owners' keys sorted, and the runs in that order (see _runs_of); made at the
+        first filtered search, as most galleries are never searched that way."""
+        keys = _keys(self.owners)
+        order = np.argsort(keys, kind="stable")
+        return keys[order], order
+
+    def _columns(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The int8 columns (DIM, len(rows)) of ascending `rows`, and their scales."""
+        chunk_of = np.searchsorted(self.chunk_starts, rows, side="right") - 1
+        block = np.zeros((DIM, 0), np.int8) if not len(rows) else np.concatenate(
+            [self.chunks[c][:, rows[chunk_of == c] - self.chunk_starts[c]]
+             for c in np.unique(chunk_of)], axis=1)
+        return block, self.scales[rows]
 
 
 class IndexedSnapshot:
@@ -167,14 +188,14 @@ class IndexedSnapshot:
         """As Snapshot.best_owners, with the same scores: `only` scores the allowed owners'
         faces exactly; otherwise the index proposes faces, and every face of their owners is
         scored exactly (asking for more candidates while fewer than `top` owners remain)."""
-        quantised, query_scales = _quantise(queries)
-        allowed = self._runs_of(only) if only is not None else None
+        allowed = (_runs_of(self.owners, self.sorted_keys, self.key_order, only)
+                   if only is not None else None)
         found = []
-        for i in range(len(queries)):
+        for query in queries:
             count = ann.CANDIDATES
             while True:
-                runs = allowed if allowed is not None else self._candidate_runs(queries[i], count)
-                best = self._best(quantised[i:i + 1], query_scales[i:i + 1], runs, top, excluded)
+                runs = allowed if allowed is not None else self._candidate_runs(query, count)
+                best = self._best(query, runs, top, excluded)
                 if allowed is not None or len(best) >= top or count >= self.face_count:
                     break
                 count *= 4
@@ -185,30 +206,44 @@ class IndexedSnapshot:
         rows = ann.candidates(self.index, query[None, :], count)[0]
         return np.unique(np.searchsorted(self.starts, rows, side="right") - 1)
 
-    def _runs_of(self, owner_ids: set[str]) -> np.ndarray:
-        wanted = uuid_bytes(sorted(owner_ids))
-        keys = _keys(wanted)
-        positions = _ranges(np.searchsorted(self.sorted_keys, keys, side="left"),
-                            np.searchsorted(self.sorted_keys, keys, side="right"))
-        runs = np.asarray(self.key_order[positions])
-        return np.unique(runs[np.isin(self.owners[runs], wanted)])
-
-    def _best(self, quantised: np.ndarray, query_scale: np.ndarray, runs: np.ndarray, top: int,
+    def _best(self, query: np.ndarray, runs: np.ndarray, top: int,
               excluded: set[str]) -> list[tuple[str, float]]:
         if excluded and len(runs):
             runs = runs[~np.isin(self.owners[runs], uuid_bytes(sorted(excluded)))]
-        if not len(runs):
-            return []
         begins, ends = np.asarray(self.starts[runs]), np.asarray(self.ends[runs])
         rows = _ranges(begins, ends)
-        session = _scoring_session()
-        products = [session.run(None, {"a": quantised, "b": np.ascontiguousarray(
-            self.vectors[rows[s:s + CHUNK_ROWS]].T), "zero": _ZERO})[0]
-            for s in range(0, len(rows), CHUNK_ROWS)]
-        scores = _rescaled(np.concatenate(products, axis=1), self.scales[rows], query_scale)
-        run_offsets = np.cumsum(ends - begins) - (ends - begins)
-        return _top(np.asarray(self.owners[runs]),
-                    np.maximum.reduceat(scores[0], run_offsets), top)
+        block = (np.ascontiguousarray(self.vectors[rows].T), self.scales[rows])
+        return _best_runs(block, np.asarray(self.owners[runs]), ends - begins,
+                          query[None, :], top)[0]
+
+
+def _runs_of(owners: np.ndarray, sorted_keys: np.ndarray, key_order: np.ndarray,
+             owner_ids: set[str]) -> np.ndarray:
+    """The runs (indexes into `owners`) of the given owners, ascending; `sorted_keys` and
+    `key_order` are the owners' _keys sorted and the runs in that order."""
+    wanted = uuid_bytes(sorted(owner_ids))
+    keys = _keys(wanted)
+    positions = _ranges(np.searchsorted(sorted_keys, keys, side="left"),
+                        np.searchsorted(sorted_keys, keys, side="right"))
+    runs = np.asarray(key_order[positions])
+    return np.unique(runs[np.isin(owners[runs], wanted)])
+
+
+def _best_runs(columns: tuple[np.ndarray, np.ndarray], owners: np.ndarray, lengths: np.ndarray,
+               queries: np.ndarray, top: int) -> list[list[tuple[str, float]]]:
+    """For each query, the top `owners` by their best face; `columns`: the int8 block
+    (DIM, faces) and scales of their faces, run after run, `lengths` faces each."""
+    block, scales = columns
+    if not len(owners):
+        return [[] for _ in queries]
+    quantised, query_scales = _quantise(queries)
+    session = _scoring_session()
+    products = [session.run(None, {"a": quantised, "b": np.ascontiguousarray(
+        block[:, s:s + CHUNK_ROWS]), "zero": _ZERO})[0]
+        for s in range(0, block.shape[1], CHUNK_ROWS)]
+    scores = _rescaled(np.concatenate(products, axis=1), scales, query_scales)
+    per_owner = np.maximum.reduceat(scores, np.cumsum(lengths) - lengths, axis=1)
+    return [_top(owners, row, top) for row in per_owner]
 
 
 def run_starts(owners: np.ndarray) -> np.ndarray:
