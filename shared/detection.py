@@ -7,6 +7,7 @@ features (shared/inference/appearance.py), shaped by shared/appearance_attribute
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +36,8 @@ MODEL_ATTRIBUTES = {
 # Limited-access (age, smile, facialHair, hair) and retired (v1.0's gender, emotion, makeup)
 # attributes: 403 UnsupportedFeature, as Azure answers deployments without that approval.
 UNSUPPORTED_ATTRIBUTES = ("age", "smile", "facialHair", "hair", "gender", "emotion", "makeup")
+# faceId writes in flight while their detect computes the details (one per request served).
+_SAVES = ThreadPoolExecutor(8, thread_name_prefix="face-id-saves")
 
 
 @dataclass(frozen=True)
@@ -89,13 +92,20 @@ def detect(data: bytes, options: DetectOptions) -> list[dict]:
     found = pipeline.find_faces(data)
     rectangles = [rectangle(face, *found.size) for face in found.faces]
     face_ids: list[str | None] = [None] * len(found.faces)
+    saving = None
     if options.return_face_id and found.faces:
-        face_ids = _keep(found.embed(), rectangles, options)
+        stored = _to_keep(found.embed(), rectangles, options)
+        face_ids = [face.face_id for face in stored]
+        # The faceIds are written while the details are computed (a storage round trip
+        # beside CPU work); the answer waits for both.
+        saving = _SAVES.submit(default_store().save, stored)
     nothing: list[None] = [None] * len(found.faces)
     landmarks, looks, qualities = found.details(
         landmarks=options.return_landmarks,
         appearance=bool(set(options.attributes) & set(appearance_attributes.NAMES)),
         quality=bool(options.attributes))
+    if saving is not None:
+        saving.result()
     return [_result(*result, options)
             for result in zip(face_ids, rectangles, landmarks or nothing, qualities or nothing,
                               looks or nothing)]
@@ -114,12 +124,11 @@ def rectangle(face: Face, width: int, height: int) -> tuple[int, int, int, int]:
     return left, top, max(1, right - left), max(1, bottom - top)
 
 
-def _keep(vectors: np.ndarray, rectangles: list, options: DetectOptions) -> list[str]:
+def _to_keep(vectors: np.ndarray, rectangles: list,
+             options: DetectOptions) -> list[StoredFace]:
     expires_at = expiry(options.ttl)
-    stored = [StoredFace(str(uuid.uuid4()), vector, options.recognition_model, rect, expires_at)
-              for vector, rect in zip(vectors, rectangles)]
-    default_store().save(stored)
-    return [face.face_id for face in stored]
+    return [StoredFace(str(uuid.uuid4()), vector, options.recognition_model, rect, expires_at)
+            for vector, rect in zip(vectors, rectangles)]
 
 
 def _result(face_id: str | None, rect: tuple, landmarks: FaceLandmarks | None,

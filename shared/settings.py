@@ -19,9 +19,9 @@ SETTINGS: dict[str, tuple[str | None, str]] = {
     "AzureWebJobsStorage__clientId": ("", "Client id of a user-assigned managed identity."),
     "FACE_API_KEYS": (None, "Comma-separated API keys accepted in Ocp-Apim-Subscription-Key."),
     "FACE_MODELS_DIR": (str(ROOT / "models"), "Folder with the built ONNX models."),
-    "FACE_ORT_THREADS": ("0", "ONNX Runtime intra-op threads of the detector, the "
-                              "recognizers and the snapshot scoring (0 = one per core; the "
-                              "small landmark and mask models always use one)."),
+    "FACE_ORT_THREADS": ("0", "ONNX Runtime intra-op threads of the detector and the "
+                              "snapshot scoring (0 = one per core; the recognizers, landmark "
+                              "and mask models run on one each, two chains side by side)."),
     "FACE_ANN_MIN_FACES": ("50000", "Galleries of at least this many faces are searched through "
                                     "an approximate index (re-ranked exactly); smaller ones exactly."),
     "FACE_URL_ALLOWLIST": ("", "Comma-separated hosts/CIDRs that image URLs may resolve to even "

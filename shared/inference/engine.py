@@ -37,16 +37,19 @@ HEADS_FILE = settings.ROOT / "models" / "appearance_heads.json"
 # Share of identify searches for a person who is not enrolled that may still return a candidate
 # at the default threshold (a false positive identification rate).
 IDENTIFY_FPIR = 0.05
-# Threads that run the mask classifier and the quality measures beside the face mesh (see
-# details): one per request being served at once is plenty.
-DETAIL_THREADS = 4
+# Threads that run one model chain beside another (FaceNet beside dlib in embed, the mask
+# classifier and the quality measures beside the face mesh in details): one per request
+# being served at once is plenty.
+SIDE_THREADS = 4
 
 
 class Engine:
     def __init__(self, models_dir: Path, threads: int):
+        self.side_threads = ThreadPoolExecutor(SIDE_THREADS, thread_name_prefix="engine-side")
         self.detector = Detector(open_session(models_dir / DETECTOR_FILE, threads))
         paths = [models_dir / name for name in RECOGNIZER_FILES]
-        self.recognizer = Recognizer(*(open_session(path, threads) for path in paths))
+        self.recognizer = Recognizer(*(open_session(path, 1) for path in paths),
+                                     self.side_threads)
         # One checksum for the pair: the calibration holds for these two files together.
         self.recognizer_sha256 = hashlib.sha256(
             "".join(file_sha256(path) for path in paths).encode()).hexdigest()
@@ -58,7 +61,6 @@ class Engine:
         mask_path = models_dir / MASK_FILE
         self.mask = MaskClassifier(open_session(mask_path, 1))
         self.heads = appearance.load(HEADS_FILE, file_sha256(mask_path))
-        self.side_threads = ThreadPoolExecutor(DETAIL_THREADS, thread_name_prefix="appearance")
 
     @staticmethod
     def decode(data: bytes) -> np.ndarray:
