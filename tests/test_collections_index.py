@@ -5,13 +5,15 @@ as large; the storage tests run over a real Azurite."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import numpy as np
 import pytest
 
-from shared.collections import administration, faces, repository, search, shards, snapshots
-from shared.collections.kinds import FACE_LIST, LARGE_PERSON_GROUP
+from shared.collections import (administration, faces, galleries, repository, search, shards,
+                                snapshots)
+from shared.collections.kinds import FACE_LIST, LARGE_PERSON_GROUP, PERSON_DIRECTORY
 from shared.errors import FaceError
 from tests.collections_support import cached_face, unit
 from tests.test_collections_storage import train
@@ -138,3 +140,74 @@ def test_a_snapshot_indexed_by_another_index_version_must_be_trained_again(azuri
     with pytest.raises(FaceError) as raised:
         identify(collection, centres[0])
     assert raised.value.code == "LargePersonGroupNotTrained"
+
+
+def live_gallery(persons: int):
+    """A Person Directory gallery (searched live, without training) of `persons` x 2 faces."""
+    collection_id = f"ann-live-{uuid.uuid4().hex[:8]}"
+    repository.create_collection(PERSON_DIRECTORY, collection_id, "ann", None, "recognition_04")
+    owners, vectors, centres = faces_of(persons, 2)
+    collection = repository.get_collection(PERSON_DIRECTORY, collection_id)
+    records = shards.records([str(uuid.uuid4()) for _ in owners], owners, vectors)
+    shard = np.array([shards.shard_of(o, PERSON_DIRECTORY.shard_count) for o in owners])
+    for number in np.unique(shard):
+        shards.append(collection.storage_id, int(number), records[shard == number])
+    repository.new_gallery_version(PERSON_DIRECTORY, collection_id)
+    return collection_id, list(dict.fromkeys(owners)), centres
+
+
+def change(collection_id: str, shard: int, person: str, vectors: np.ndarray | None) -> None:
+    """What the directory's writers do: change one shard (add `vectors` as `person`'s faces,
+    or delete the person), then give the gallery a new version naming that shard."""
+    storage_id = repository.get_collection(PERSON_DIRECTORY, collection_id).storage_id
+    if vectors is None:
+        shards.remove(storage_id, shard, owners={person})
+    else:
+        shards.append(storage_id, shard, shards.records(
+            [str(uuid.uuid4()) for _ in vectors], [person] * len(vectors), vectors))
+    repository.new_gallery_version(PERSON_DIRECTORY, collection_id, shard)
+
+
+def searched(collection_id: str):
+    return galleries.live(repository.get_collection(PERSON_DIRECTORY, collection_id))
+
+
+def indexed(collection_id: str, previous=None):
+    """The gallery's layered search once an index (another than `previous`) is in it."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        search_now = searched(collection_id)
+        if isinstance(search_now, galleries.Layered) and search_now.index is not previous:
+            return search_now
+        time.sleep(0.2)
+    raise AssertionError("the gallery was not indexed within 2 minutes")
+
+
+def test_a_large_live_gallery_is_indexed_and_every_change_stays_exact(azurite):
+    collection_id, people, centres = live_gallery(PERSONS)
+    assert isinstance(searched(collection_id), snapshots.Snapshot)     # exact until indexed
+    layered = indexed(collection_id)
+    queries = near(centres[:50])
+    assert layered.best_owners(queries, 3) == layered.exact.best_owners(queries, 3)
+
+    # A deleted person is never returned, an added one is found at once: their shards are
+    # scored exactly, the index answers for the others.
+    gone_shard = shards.shard_of(people[0], PERSON_DIRECTORY.shard_count)
+    change(collection_id, gone_shard, people[0], None)
+    newcomer, direction = str(uuid.uuid4()), unit(RNG.normal(size=shards.DIM))
+    new_shard = shards.shard_of(newcomer, PERSON_DIRECTORY.shard_count)
+    change(collection_id, new_shard, newcomer, near(np.array([direction, direction])))
+    after = searched(collection_id)
+    assert after.index is layered.index and len(after.recent.owners) > 0
+    assert people[0] not in [o for o, _ in after.best_owners(queries[:1], 10)[0]]
+    assert after.best_owners(near(direction[None]), 1)[0][0][0] == newcomer
+    assert after.best_owners(queries, 3) == after.exact.best_owners(queries, 3)
+
+    # Once more than 1/REINDEX_SHARE of the shards changed, a new index replaces the old.
+    for person in people[1:1 + PERSON_DIRECTORY.shard_count // galleries.REINDEX_SHARE + 4]:
+        change(collection_id, shards.shard_of(person, PERSON_DIRECTORY.shard_count),
+               person, None)
+    searched(collection_id)
+    renewed = indexed(collection_id, previous=after.index)
+    assert len(renewed.recent.owners) == 0 and len(renewed.stale) == 0     # all in the index
+    assert renewed.best_owners(queries, 3) == renewed.exact.best_owners(queries, 3)

@@ -19,7 +19,15 @@ with their ETags. A shard is read after it was listed (or after the row naming i
 its content is never older than what the cache records for it: a change landing in between is
 read now or at the next refresh. So once a delete's operation has succeeded, the next search in
 any instance sees a new version and reads the rewritten shard: identify never returns the
-deleted face."""
+deleted face.
+
+A large gallery (ann.wanted) is also indexed, in the background, as trained snapshots are
+(snapshots.IndexedSnapshot): the index covers the shards as they were when it was built (their
+ETags). A search asks the index for the owners of the shards unchanged since, leaving out the
+owners those changed shards held then, scores the changed shards' current faces exactly, and
+merges the two (Layered). Deletes stay exact: a deleted face's shard has changed. Once more
+than 1/REINDEX_SHARE of the shards changed, a new index is built from the gallery of the day
+and replaces the old one when done; until the first is done, searches are exact."""
 from __future__ import annotations
 
 import threading
@@ -28,11 +36,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from shared.collections import shards, snapshots
+from shared.collections import ann, shards, snapshots
 from shared.collections.repository import Collection
-from shared.collections.snapshots import Part, Snapshot
+from shared.collections.snapshots import IndexedSnapshot, Part, Snapshot
 
 SEGMENT_ROWS = snapshots.CHUNK_ROWS     # the most rows a segment should hold
+REINDEX_SHARE = 16                      # reindex once more than 1/16 of the shards changed
 _PARALLEL = 8
 
 
@@ -63,11 +72,42 @@ class _Segment:
 
 
 @dataclass(frozen=True)
+class _Index:
+    """An index of the gallery as it was: each shard's ETag and owners then."""
+    snapshot: IndexedSnapshot
+    etags: dict[int, str]
+    owners: dict[int, np.ndarray]
+
+
+class Layered:
+    """A large gallery's search: its index for the shards unchanged since the index was
+    built, exact scoring for the others (see the module's docstring)."""
+
+    def __init__(self, exact: Snapshot, index: IndexedSnapshot, recent: Snapshot,
+                 stale: np.ndarray):
+        self.exact, self.index, self.recent, self.stale = exact, index, recent, stale
+
+    @property
+    def face_count(self) -> int:
+        return self.exact.face_count
+
+    def best_owners(self, queries: np.ndarray, top: int, excluded: set[str] = frozenset(),
+                    only: set[str] | None = None) -> list[list[tuple[str, float]]]:
+        if only is not None:        # exact search of a few persons is faster than the index
+            return self.exact.best_owners(queries, top, excluded, only)
+        older = self.index.best_owners(queries, top, excluded, skipped=self.stale)
+        newer = self.recent.best_owners(queries, top, excluded)
+        return [sorted(a + b, key=lambda found: -found[1])[:top] for a, b in zip(older, newer)]
+
+
+@dataclass(frozen=True)
 class _Gallery:
     version: str | None
     span: int                        # shards per segment: segment k holds shards k*span...
     segments: dict[int, _Segment]
-    snapshot: Snapshot
+    snapshot: Snapshot               # every face, scored exactly
+    index: _Index | None = None
+    search: Snapshot | Layered | None = None    # what searches use (set by _searchable)
 
     def shards(self) -> dict[int, _Shard]:
         return {s.number: s for segment in self.segments.values() for s in segment.shards}
@@ -76,20 +116,77 @@ class _Gallery:
 _galleries: dict[str, _Gallery] = {}
 _locks: dict[str, threading.Lock] = {}
 _locks_lock = threading.Lock()
+_indexing: set[str] = set()          # storage ids whose index is being built
 
 
-def live(collection: Collection) -> Snapshot:
+def live(collection: Collection) -> Snapshot | Layered:
     """The collection's current faces, refreshed only as far as they changed."""
     sid, version = collection.storage_id, collection.gallery_version
     current = _galleries.get(sid)
-    if version is not None and current is not None and current.version == version:
-        return current.snapshot
-    with _lock(sid):        # one refresh per collection at a time; the others then reuse it
-        current = _galleries.get(sid)
-        if version is None or current is None or current.version != version:
-            current = _galleries[sid] = _refresh(sid, version, current,
-                                                 _only_change(collection, current))
-    return current.snapshot
+    if version is None or current is None or current.version != version:
+        with _lock(sid):    # one refresh per collection at a time; the others then reuse it
+            current = _galleries.get(sid)
+            if version is None or current is None or current.version != version:
+                fresh = _refresh(sid, version, current, _only_change(collection, current))
+                current = _galleries[sid] = _searchable(fresh, current and current.index)
+    _index_if_due(sid, current)
+    return current.search
+
+
+def index_ready(storage_id: str) -> bool:
+    """Whether the collection's gallery is searched through an index (benchmarks wait)."""
+    current = _galleries.get(storage_id)
+    return current is not None and current.index is not None
+
+
+def _searchable(gallery: _Gallery, index: _Index | None) -> _Gallery:
+    """The gallery with `index` (None: exact search only) and the search made of both."""
+    if index is None:
+        return replace(gallery, index=None, search=gallery.snapshot)
+    now = gallery.shards()
+    changed = [n for n in sorted(now) if index.etags.get(n) != now[n].etag]
+    stale = [index.owners[n] for n in index.owners if n not in now or n in changed]
+    columns = {n: c for segment in gallery.segments.values()
+               for n, c in segment.columns().items() if n in changed}
+    recent = Snapshot(gallery.version or "",
+                      [Part(now[n].owners, columns[n].T, now[n].scales) for n in changed])
+    stale_owners = np.concatenate(stale) if stale else np.zeros(0, "V16")
+    return replace(gallery, index=index,
+                   search=Layered(gallery.snapshot, index.snapshot, recent, stale_owners))
+
+
+def _index_if_due(storage_id: str, gallery: _Gallery) -> None:
+    """Start building an index of a large gallery that has none, or whose index has fallen
+    behind (more than 1/REINDEX_SHARE of the shards changed since)."""
+    if not ann.wanted(gallery.snapshot.face_count):
+        return
+    if gallery.index is not None:
+        behind = sum(gallery.index.etags.get(n) != s.etag for n, s in gallery.shards().items())
+        if behind * REINDEX_SHARE <= max(len(gallery.index.etags), 1):
+            return
+    with _locks_lock:
+        if storage_id in _indexing:
+            return
+        _indexing.add(storage_id)
+    threading.Thread(target=_build_index, args=(storage_id, gallery), daemon=True,
+                     name=f"gallery-index-{storage_id}").start()
+
+
+def _build_index(storage_id: str, gallery: _Gallery) -> None:
+    try:
+        parts = (gallery.segments[k].part() for k in sorted(gallery.segments))
+        shards_then = gallery.shards()
+        index = _Index(IndexedSnapshot(gallery.version or "", parts,
+                                       gallery.snapshot.face_count),
+                       {n: s.etag for n, s in shards_then.items()},
+                       {n: s.owners for n, s in shards_then.items()})
+        with _lock(storage_id):
+            current = _galleries.get(storage_id)
+            if current is not None:     # else forgotten meanwhile (the collection deleted)
+                _galleries[storage_id] = _searchable(current, index)
+    finally:
+        with _locks_lock:
+            _indexing.discard(storage_id)
 
 
 def _only_change(collection: Collection, current: _Gallery | None) -> int | None:

@@ -184,18 +184,23 @@ class IndexedSnapshot:
         return len(self.scales)
 
     def best_owners(self, queries: np.ndarray, top: int, excluded: set[str] = frozenset(),
-                    only: set[str] | None = None) -> list[list[tuple[str, float]]]:
+                    only: set[str] | None = None, skipped: np.ndarray | None = None
+                    ) -> list[list[tuple[str, float]]]:
         """As Snapshot.best_owners, with the same scores: `only` scores the allowed owners'
         faces exactly; otherwise the index proposes faces, and every face of their owners is
-        scored exactly (asking for more candidates while fewer than `top` owners remain)."""
+        scored exactly (asking for more candidates while fewer than `top` owners remain).
+        `skipped`: more owners left out, as V16 ids (galleries.py: those changed since)."""
         allowed = (_runs_of(self.owners, self.sorted_keys, self.key_order, only)
                    if only is not None else None)
+        left_out = uuid_bytes(sorted(excluded))
+        if skipped is not None:
+            left_out = np.concatenate([left_out, skipped])
         found = []
         for query in queries:
             count = ann.CANDIDATES
             while True:
                 runs = allowed if allowed is not None else self._candidate_runs(query, count)
-                best = self._best(query, runs, top, excluded)
+                best = self._best(query, runs, top, left_out)
                 if allowed is not None or len(best) >= top or count >= self.face_count:
                     break
                 count *= 4
@@ -207,9 +212,9 @@ class IndexedSnapshot:
         return np.unique(np.searchsorted(self.starts, rows, side="right") - 1)
 
     def _best(self, query: np.ndarray, runs: np.ndarray, top: int,
-              excluded: set[str]) -> list[tuple[str, float]]:
-        if excluded and len(runs):
-            runs = runs[~np.isin(self.owners[runs], uuid_bytes(sorted(excluded)))]
+              left_out: np.ndarray) -> list[tuple[str, float]]:
+        if len(left_out) and len(runs):
+            runs = runs[~np.isin(self.owners[runs], left_out)]
         begins, ends = np.asarray(self.starts[runs]), np.asarray(self.ends[runs])
         rows = _ranges(begins, ends)
         block = (np.ascontiguousarray(self.vectors[rows].T), self.scales[rows])
