@@ -30,6 +30,7 @@ than 1/REINDEX_SHARE of the shards changed, a new index is built from the galler
 and replaces the old one when done; until the first is done, searches are exact."""
 from __future__ import annotations
 
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -43,6 +44,7 @@ from shared.collections.snapshots import IndexedSnapshot, Part, Snapshot
 SEGMENT_ROWS = snapshots.CHUNK_ROWS     # the most rows a segment should hold
 REINDEX_SHARE = 16                      # reindex once more than 1/16 of the shards changed
 _PARALLEL = 8
+log = logging.getLogger("face.galleries")
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,8 @@ def _index_if_due(storage_id: str, gallery: _Gallery) -> None:
 
 
 def _build_index(storage_id: str, gallery: _Gallery) -> None:
+    """In a background thread: searches stay exact (or on the older index) meanwhile, and a
+    failure is logged; the next search tries again."""
     try:
         parts = (gallery.segments[k].part() for k in sorted(gallery.segments))
         shards_then = gallery.shards()
@@ -184,6 +188,8 @@ def _build_index(storage_id: str, gallery: _Gallery) -> None:
             current = _galleries.get(storage_id)
             if current is not None:     # else forgotten meanwhile (the collection deleted)
                 _galleries[storage_id] = _searchable(current, index)
+    except Exception:
+        log.exception("indexing the gallery of %s failed; its searches stay exact", storage_id)
     finally:
         with _locks_lock:
             _indexing.discard(storage_id)
