@@ -33,11 +33,11 @@ from bench.identify_bench import gallery_sizes, percentiles, rss_bytes, timed
 COMPONENTS = 8            # Gaussian mixture components of the distractor model
 _PART_ROWS = 1 << 20      # distractors per snapshot part
 # (clusters scanned, candidates re-scored) tried; the last is ann.py's default.
-SETTINGS = ((64, 1024), (256, 4096), (128, 4096))
+SETTINGS = ((64, 1024), (128, 4096), (256, 8192), (128, 8192))
 
 
 def lfw_cache() -> Path:
-    from shared.inference.recognizer import EMBEDDING_VERSION
+    from shared.model_names import EMBEDDING_VERSION
     return Path(tempfile.gettempdir()) / f"face-bench-lfw-{EMBEDDING_VERSION}.npz"
 
 

@@ -4,6 +4,10 @@ candidates: snapshots.py scores them exactly.
 A gallery of at least FACE_ANN_MIN_FACES faces gets an IVF index with 4-bit product-quantised
 codes scanned by SIMD ("fast scan"): the faces are split into `lists` clusters; a query
 scans the NPROBE clusters nearest to it and ranks their faces by the compressed codes.
+A code encodes the face's residual from its cluster's centroid, not the face itself (faiss's
+fast scan default): real embeddings crowd one region of the sphere, so codes of the faces
+themselves spend their 16 levels per sub-vector on what all faces share, and rank the true
+best face below thousands of others at 10M faces (docs/scale.md).
 Resident cost per face: its 32-byte code and its 8-byte row number (faiss stores int64
 ids), plus the cluster centroids (lists x 1 KB) for the whole index.
 
@@ -18,11 +22,11 @@ import numpy as np
 from shared import settings
 from shared.collections.shards import DIM
 
-VERSION = "ivf-pq64x4fs-ip-1"
+VERSION = "ivf-pq64x4fsr-ip-2"
 CODE_BYTES = DIM // 8          # 64 sub-vectors of 4 dimensions, 4 bits each
 NPROBE = 128                   # clusters scanned per query
-CANDIDATES = 4096              # faces proposed per query, scored exactly: 4-bit codes rank
-                               # coarsely, fewer lose recall (bench/ann_bench.py)
+CANDIDATES = 8192              # faces proposed per query, scored exactly: 4-bit codes rank
+                               # coarsely, fewer lose recall at 10M (bench/ann_bench.py)
 TRAIN_PER_LIST = 64            # training sample: faiss warns below 39 points per centroid
 _ADD_ROWS = 1 << 18            # rows dequantised at once while adding (bounds the float copy)
 _SEED = 1234
@@ -45,7 +49,7 @@ def build(vectors: np.ndarray, scales: np.ndarray) -> faiss.Index:
     """An index of int8 `vectors` (rows ≈ vectors * scales), row numbers as ids."""
     count = len(vectors)
     lists = list_count(count)
-    index = faiss.index_factory(DIM, f"IVF{lists},PQ{CODE_BYTES * 2}x4fs",
+    index = faiss.index_factory(DIM, f"IVF{lists},PQ{CODE_BYTES * 2}x4fsr",
                                 faiss.METRIC_INNER_PRODUCT)
     rng = np.random.default_rng(_SEED)
     sample = np.sort(rng.choice(count, min(count, lists * TRAIN_PER_LIST), replace=False))

@@ -12,13 +12,14 @@ in face lists), so a person's faces are adjacent and the per-person score is one
 Scoring runs ONNX Runtime's MatMulInteger (vectorised int8 GEMM, about 25 ms per query for a
 million faces on one core), because numpy has no fast int8 or float16 product.
 
-A large gallery (ann.wanted) is an `IndexedSnapshot` instead: its int8 rows, scales and owners
-live in memory-mapped files (unlinked at once: the page cache holds them, not the process), and
-only the approximate index (ann.py, about 40 bytes per face) is resident. The index proposes
-candidate faces; every face of each candidate's owner is then scored exactly as above, so a
-person found has the same score as exact search gives it, and deleted owners are filtered
-after scoring, never reintroduced by the index. Trained snapshots carry the index as a blob
-(`.../index`, its ann.VERSION in the manifest); live ones build it when they are built.
+A large gallery (ann.wanted) is an `IndexedSnapshot` instead: its int8 rows, scales, owners
+and the owner run of each row live in memory-mapped files (unlinked at once: the page cache
+holds them, not the process), and only the approximate index (ann.py, about 40 bytes per
+face) is resident. The index proposes candidate faces; every face of each candidate's owner
+is then scored exactly as above, so a person found has the same score as exact search gives
+it, and deleted owners are filtered after scoring, never reintroduced by the index. Trained
+snapshots carry the index as a blob (`.../index`, its ann.VERSION in the manifest); live ones
+build it when they are built.
 
 Per-person score rule: a person's similarity to a query face is the best cosine similarity of
 any of the person's faces."""
@@ -125,7 +126,7 @@ class Snapshot:
         if only is not None:        # a few persons of a gallery: score their faces alone
             runs = _runs_of(self.owners, *self._key_index, only - set(excluded))
             ends = np.append(self.starts[1:], self.face_count)
-            return _best_runs(self._columns(_ranges(self.starts[runs], ends[runs])),
+            return _best_runs(self._faces(_ranges(self.starts[runs], ends[runs])),
                               self.owners[runs], ends[runs] - self.starts[runs], queries, top)
         per_owner = np.maximum.reduceat(self.similarities(queries), self.starts, axis=1)
         if excluded:
@@ -140,13 +141,14 @@ class Snapshot:
         order = np.argsort(keys, kind="stable")
         return keys[order], order
 
-    def _columns(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The int8 columns (DIM, len(rows)) of ascending `rows`, and their scales."""
+    def _faces(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The int8 vectors (len(rows), DIM) of ascending `rows` (from the transposed
+        chunks), and their scales."""
         chunk_of = np.searchsorted(self.chunk_starts, rows, side="right") - 1
-        block = np.zeros((DIM, 0), np.int8) if not len(rows) else np.concatenate(
-            [self.chunks[c][:, rows[chunk_of == c] - self.chunk_starts[c]]
-             for c in np.unique(chunk_of)], axis=1)
-        return block, self.scales[rows]
+        vectors = np.zeros((0, DIM), np.int8) if not len(rows) else np.concatenate(
+            [self.chunks[c][:, rows[chunk_of == c] - self.chunk_starts[c]].T
+             for c in np.unique(chunk_of)])
+        return np.ascontiguousarray(vectors), self.scales[rows]
 
 
 class IndexedSnapshot:
@@ -170,6 +172,10 @@ class IndexedSnapshot:
             raise ValueError(f"snapshot {version} has {row} faces, its manifest {face_count}")
         self.starts = _stored(np.concatenate(starts) if starts else np.zeros(0, np.int64))
         self.ends = _stored(np.append(self.starts[1:], face_count).astype(np.int64))
+        # The run of each row (4 B per face, page cache): a candidate's owner in one read,
+        # where a binary search of `starts` costs ~20 cache misses per candidate.
+        self.run_of = _stored(np.repeat(np.arange(len(self.starts), dtype=np.int32),
+                                        self.ends - self.starts))
         self.owners = _stored(np.concatenate(owners) if owners else np.zeros(0, "V16"))
         keys = _keys(self.owners)
         order = np.argsort(keys, kind="stable")
@@ -208,8 +214,7 @@ class IndexedSnapshot:
         return found
 
     def _candidate_runs(self, query: np.ndarray, count: int) -> np.ndarray:
-        rows = ann.candidates(self.index, query[None, :], count)[0]
-        return np.unique(np.searchsorted(self.starts, rows, side="right") - 1)
+        return np.unique(self.run_of[ann.candidates(self.index, query[None, :], count)[0]])
 
     def _best(self, query: np.ndarray, runs: np.ndarray, top: int,
               left_out: np.ndarray) -> list[tuple[str, float]]:
@@ -217,9 +222,8 @@ class IndexedSnapshot:
             runs = runs[~np.isin(self.owners[runs], left_out)]
         begins, ends = np.asarray(self.starts[runs]), np.asarray(self.ends[runs])
         rows = _ranges(begins, ends)
-        block = (np.ascontiguousarray(self.vectors[rows].T), self.scales[rows])
-        return _best_runs(block, np.asarray(self.owners[runs]), ends - begins,
-                          query[None, :], top)[0]
+        return _best_runs((self.vectors[rows], self.scales[rows]),
+                          np.asarray(self.owners[runs]), ends - begins, query[None, :], top)[0]
 
 
 def _runs_of(owners: np.ndarray, sorted_keys: np.ndarray, key_order: np.ndarray,
@@ -234,19 +238,21 @@ def _runs_of(owners: np.ndarray, sorted_keys: np.ndarray, key_order: np.ndarray,
     return np.unique(runs[np.isin(owners[runs], wanted)])
 
 
-def _best_runs(columns: tuple[np.ndarray, np.ndarray], owners: np.ndarray, lengths: np.ndarray,
+def _best_runs(faces: tuple[np.ndarray, np.ndarray], owners: np.ndarray, lengths: np.ndarray,
                queries: np.ndarray, top: int) -> list[list[tuple[str, float]]]:
-    """For each query, the top `owners` by their best face; `columns`: the int8 block
-    (DIM, faces) and scales of their faces, run after run, `lengths` faces each."""
-    block, scales = columns
+    """For each query, the top `owners` by their best face; `faces`: the int8 rows
+    (n, DIM) and scales of their faces, run after run, `lengths` faces each. Rows times the
+    queries as columns: the same integer products as Snapshot's scan, without transposing
+    the rows."""
+    rows, scales = faces
     if not len(owners):
         return [[] for _ in queries]
     quantised, query_scales = _quantise(queries)
-    session = _scoring_session()
-    products = [session.run(None, {"a": quantised, "b": np.ascontiguousarray(
-        block[:, s:s + CHUNK_ROWS]), "zero": _ZERO})[0]
-        for s in range(0, block.shape[1], CHUNK_ROWS)]
-    scores = _rescaled(np.concatenate(products, axis=1), scales, query_scales)
+    columns = np.ascontiguousarray((quantised.astype(np.int16) - 128).astype(np.int8).T)
+    session = _rows_scoring_session()
+    products = [session.run(None, {"a": rows[s:s + CHUNK_ROWS], "b": columns})[0]
+                for s in range(0, len(rows), CHUNK_ROWS)]
+    scores = _rescaled(np.concatenate(products).T, scales, query_scales)
     per_owner = np.maximum.reduceat(scores, np.cumsum(lengths) - lengths, axis=1)
     return [_top(owners, row, top) for row in per_owner]
 
@@ -318,15 +324,29 @@ def _top(owners: np.ndarray, row: np.ndarray, top: int) -> list[tuple[str, float
 _ZERO = np.array(128, np.uint8)
 
 
-@lru_cache(maxsize=1)
 def _scoring_session() -> ort.InferenceSession:
+    """(queries as uint8, zero point 128) x (DIM, faces) int8."""
+    from onnx import TensorProto
+    return _matmul_integer((("a", TensorProto.UINT8, ("queries", DIM)),
+                            ("b", TensorProto.INT8, (DIM, "faces")),
+                            ("zero", TensorProto.UINT8, ())))
+
+
+def _rows_scoring_session() -> ort.InferenceSession:
+    """(faces, DIM) int8 x (DIM, queries) int8."""
+    from onnx import TensorProto
+    return _matmul_integer((("a", TensorProto.INT8, ("faces", DIM)),
+                            ("b", TensorProto.INT8, (DIM, "queries"))))
+
+
+@lru_cache(maxsize=2)
+def _matmul_integer(inputs: tuple) -> ort.InferenceSession:
+    """A session of one MatMulInteger over `inputs` ((name, type, shape), ...)."""
     from onnx import TensorProto, helper
     graph = helper.make_graph(
-        [helper.make_node("MatMulInteger", ["a", "b", "zero"], ["y"])], "scores",
-        [helper.make_tensor_value_info("a", TensorProto.UINT8, ["queries", DIM]),
-         helper.make_tensor_value_info("b", TensorProto.INT8, [DIM, "faces"]),
-         helper.make_tensor_value_info("zero", TensorProto.UINT8, [])],
-        [helper.make_tensor_value_info("y", TensorProto.INT32, ["queries", "faces"])])
+        [helper.make_node("MatMulInteger", [name for name, _, _ in inputs], ["y"])], "scores",
+        [helper.make_tensor_value_info(name, kind, list(shape)) for name, kind, shape in inputs],
+        [helper.make_tensor_value_info("y", TensorProto.INT32, None)])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     options = ort.SessionOptions()
     options.intra_op_num_threads = int(settings.get("FACE_ORT_THREADS"))
