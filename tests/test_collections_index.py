@@ -216,3 +216,15 @@ def test_a_large_live_gallery_is_indexed_and_every_change_stays_exact(azurite):
     assert late not in [o for o, _ in renewed.best_owners(queries[40:41], 10)[0]]
     assert renewed.best_owners(queries, 3) == renewed.exact.best_owners(queries, 3)
     assert len(renewed.recent.owners) < 2 * PERSONS // PERSON_DIRECTORY.shard_count + 10
+
+    # A bulk change (past 1/LAYERED_SHARE of the shards): exact search at once, until the
+    # next index.
+    bulk = people[100:100 + 2 * PERSON_DIRECTORY.shard_count // galleries.LAYERED_SHARE]
+    for person in bulk:
+        change(collection_id, shards.shard_of(person, PERSON_DIRECTORY.shard_count),
+               person, None)
+    assert isinstance(searched(collection_id), snapshots.Snapshot)
+    final = indexed(collection_id, previous=renewed.index)
+    asked = near(centres[100:100 + len(bulk)])    # each deleted person's own likeness
+    assert not set(bulk) & {o for found in final.best_owners(asked, 10) for o, _ in found}
+    assert final.best_owners(queries, 3) == final.exact.best_owners(queries, 3)

@@ -27,7 +27,8 @@ ETags). A search asks the index for the owners of the shards unchanged since, le
 owners those changed shards held then, scores the changed shards' current faces exactly, and
 merges the two (Layered). Deletes stay exact: a deleted face's shard has changed. Once more
 than 1/REINDEX_SHARE of the shards changed, a new index is built from the gallery of the day
-and replaces the old one when done; until the first is done, searches are exact."""
+and replaces the old one when done; until the first is done, and while more than
+1/LAYERED_SHARE of the shards have changed since the last, searches are exact."""
 from __future__ import annotations
 
 import logging
@@ -43,6 +44,7 @@ from shared.collections.snapshots import IndexedSnapshot, Part, Snapshot
 
 SEGMENT_ROWS = snapshots.CHUNK_ROWS     # the most rows a segment should hold
 REINDEX_SHARE = 16                      # reindex once more than 1/16 of the shards changed
+LAYERED_SHARE = 4                       # past 1/4 changed, search exactly until reindexed
 _PARALLEL = 8
 log = logging.getLogger("face.galleries")
 
@@ -143,10 +145,13 @@ def index_ready(storage_id: str) -> bool:
 
 def _searchable(gallery: _Gallery, index: _Index | None) -> _Gallery:
     """The gallery with `index` (None: exact search only) and the search made of both."""
-    if index is None:
-        return replace(gallery, index=None, search=gallery.snapshot)
     now = gallery.shards()
-    changed = [n for n in sorted(now) if index.etags.get(n) != now[n].etag]
+    changed = [] if index is None else [n for n in sorted(now)
+                                        if index.etags.get(n) != now[n].etag]
+    if index is None or len(changed) * LAYERED_SHARE > len(index.etags):
+        # Far behind (a bulk change): scoring the changed shards would cost more than the
+        # index saves. Exact search until the next index, which _index_if_due starts.
+        return replace(gallery, index=None, search=gallery.snapshot)
     stale = [index.owners[n] for n in index.owners if n not in now or n in changed]
     columns = {n: c for segment in gallery.segments.values()
                for n, c in segment.columns().items() if n in changed}
