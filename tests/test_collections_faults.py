@@ -256,6 +256,8 @@ def run_worker(args: list[str], seconds: float) -> list[list[str]]:
 
     def read() -> None:
         for line in process.stdout:
+            if not line.endswith("\n"):    # cut by the kill: never told, as for a client
+                break
             lines.append(line.split())
             if line.startswith("ready"):
                 ready.set()
