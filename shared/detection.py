@@ -96,9 +96,12 @@ def detect(data: bytes, options: DetectOptions) -> list[dict]:
     if options.return_face_id and found.faces:
         stored = _to_keep(found.embed(), rectangles, options)
         face_ids = [face.face_id for face in stored]
-        # The faceIds are written while the details are computed (a storage round trip
-        # beside CPU work); the answer waits for both.
-        saving = _SAVES.submit(default_store().save, stored)
+        if options.return_landmarks or options.attributes:
+            # Written while the details are computed (a storage round trip beside CPU
+            # work); the answer waits for both.
+            saving = _SAVES.submit(default_store().save, stored)
+        else:
+            default_store().save(stored)
     nothing: list[None] = [None] * len(found.faces)
     landmarks, looks, qualities = found.details(
         landmarks=options.return_landmarks,

@@ -112,6 +112,7 @@ class _Gallery:
     snapshot: Snapshot               # every face, scored exactly
     index: _Index | None = None
     search: Snapshot | Layered | None = None    # what searches use (set by _searchable)
+    behind: int = 0                  # shards changed since the index was built
 
     def shards(self) -> dict[int, _Shard]:
         return {s.number: s for segment in self.segments.values() for s in segment.shards}
@@ -151,14 +152,14 @@ def _searchable(gallery: _Gallery, index: _Index | None) -> _Gallery:
     if index is None or len(changed) * LAYERED_SHARE > len(index.etags):
         # Far behind (a bulk change): scoring the changed shards would cost more than the
         # index saves. Exact search until the next index, which _index_if_due starts.
-        return replace(gallery, index=None, search=gallery.snapshot)
+        return replace(gallery, index=None, search=gallery.snapshot, behind=0)
     stale = [index.owners[n] for n in index.owners if n not in now or n in changed]
     columns = {n: c for segment in gallery.segments.values()
                for n, c in segment.columns().items() if n in changed}
     recent = Snapshot(gallery.version or "",
                       [Part(now[n].owners, columns[n].T, now[n].scales) for n in changed])
     stale_owners = np.concatenate(stale) if stale else np.zeros(0, "V16")
-    return replace(gallery, index=index,
+    return replace(gallery, index=index, behind=len(changed),
                    search=Layered(gallery.snapshot, index.snapshot, recent, stale_owners))
 
 
@@ -167,10 +168,9 @@ def _index_if_due(storage_id: str, gallery: _Gallery) -> None:
     behind (more than 1/REINDEX_SHARE of the shards changed since)."""
     if not ann.wanted(gallery.snapshot.face_count):
         return
-    if gallery.index is not None:
-        behind = sum(gallery.index.etags.get(n) != s.etag for n, s in gallery.shards().items())
-        if behind * REINDEX_SHARE <= max(len(gallery.index.etags), 1):
-            return
+    if gallery.index is not None and \
+            gallery.behind * REINDEX_SHARE <= max(len(gallery.index.etags), 1):
+        return
     with _locks_lock:
         if storage_id in _indexing:
             return

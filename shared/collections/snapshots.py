@@ -135,11 +135,9 @@ class Snapshot:
 
     @cached_property
     def _key_index(self) -> tuple[np.ndarray, np.ndarray]:
-        """The owners' keys sorted, and the runs in that order (see _runs_of); made at the
+        """See _key_index (the function); made at the
         first filtered search, as most galleries are never searched that way."""
-        keys = _keys(self.owners)
-        order = np.argsort(keys, kind="stable")
-        return keys[order], order
+        return _key_index(self.owners)
 
     def _faces(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The int8 vectors (len(rows), DIM) of ascending `rows` (from the transposed
@@ -177,9 +175,8 @@ class IndexedSnapshot:
         self.run_of = _stored(np.repeat(np.arange(len(self.starts), dtype=np.int32),
                                         self.ends - self.starts))
         self.owners = _stored(np.concatenate(owners) if owners else np.zeros(0, "V16"))
-        keys = _keys(self.owners)
-        order = np.argsort(keys, kind="stable")
-        self.key_order, self.sorted_keys = _stored(order), _stored(keys[order])
+        sorted_keys, key_order = _key_index(self.owners)
+        self.sorted_keys, self.key_order = _stored(sorted_keys), _stored(key_order)
         self.index = (ann.from_bytes(index) if index is not None
                       else ann.build(self.vectors, self.scales))
         # Resident bytes: the index's (the rows are memory-mapped files).
@@ -224,6 +221,13 @@ class IndexedSnapshot:
         rows = _ranges(begins, ends)
         return _best_runs((self.vectors[rows], self.scales[rows]),
                           np.asarray(self.owners[runs]), ends - begins, query[None, :], top)[0]
+
+
+def _key_index(owners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The owners' _keys sorted, and the runs in that order: what _runs_of searches."""
+    keys = _keys(owners)
+    order = np.argsort(keys, kind="stable")
+    return keys[order], order
 
 
 def _runs_of(owners: np.ndarray, sorted_keys: np.ndarray, key_order: np.ndarray,
