@@ -129,8 +129,7 @@ def make_chips(faces_dir: Path) -> None:
         if path.name.startswith("Family1-") or path.name == "identification1.jpg":
             continue
         image = engine.decode(path.read_bytes())
-        picture = Image.fromarray(image)
-        chips += [align.chip(picture, face.landmarks) for face in engine.detect(image)]
+        chips += [align.chip(image, face.landmarks) for face in engine.detect(image)]
     Image.fromarray(np.concatenate(chips, axis=1)).save(CHIPS_FILE, optimize=True)
     print(f"wrote {len(chips)} chips to {CHIPS_FILE}")
 

@@ -102,7 +102,7 @@ def _extract(rows: list[dict[str, str]], models_dir: Path) -> dict[str, np.ndarr
         centre = (float(row["centre_x"]), float(row["centre_y"])) if row["centre_x"] else None
         if faces and drawn:
             face = central_face(faces, image, centre)
-            (points,) = mesh.landmarks(Image.fromarray(image), [face])
+            (points,) = mesh.landmarks(image, [face])
             image = synthetic_glasses.draw(image, points.points, synthetic_glasses.seeded(file))
             faces = detector.detect(image)
         if faces:

@@ -10,6 +10,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+import cv2
 import dlib
 import h5py
 import numpy as np
@@ -217,7 +218,7 @@ def aligned_chips(faces_dir: Path, count: int) -> np.ndarray:
     chips = []
     for path in lfw_photos(faces_dir, count):
         image = engine.decode(path.read_bytes())
-        chips.append(align.chip(Image.fromarray(image), engine.detect(image)[0].landmarks))
+        chips.append(align.chip(image, engine.detect(image)[0].landmarks))
     return np.stack(chips)
 
 
@@ -275,10 +276,10 @@ def test_dlib_chip_is_the_centre_of_the_facenet_chip(faces_dir):
     """The recognizer crops dlib's chip out of FaceNet's instead of warping the photo twice."""
     engine = get_engine()
     image = engine.decode(lfw_photos(faces_dir, 1)[0].read_bytes())
-    picture, points = Image.fromarray(image), engine.detect(image)[0].landmarks
+    points = engine.detect(image)[0].landmarks
     end = DLIB_OFFSET + DLIB_CHIP[0]
-    cropped = align.chip(picture, points, *FACENET_CHIP)[DLIB_OFFSET:end, DLIB_OFFSET:end]
-    warped = align.chip(picture, points, *DLIB_CHIP)
+    cropped = align.chip(image, points, *FACENET_CHIP)[DLIB_OFFSET:end, DLIB_OFFSET:end]
+    warped = align.chip(image, points, *DLIB_CHIP)
     assert np.abs(cropped.astype(int) - warped).max() <= 1
 
 
@@ -336,11 +337,10 @@ def face_crops(faces_dir) -> dict[str, np.ndarray]:
     image = np.asarray(Image.open(faces_dir / "azure-samples" / "identification1.jpg")
                        .convert("RGB"))
     faces = Detector(session(build.MODELS_DIR / MODELS["detector"].file)).detect(image)
-    picture = Image.fromarray(image)
-    mesh = [align.warp(picture, landmarks.face_crop(face), landmarks.MESH_SIZE,
-                       Image.BILINEAR) for face in faces]
+    mesh = [align.warp(image, landmarks.face_crop(face), landmarks.MESH_SIZE, cv2.INTER_LINEAR)
+            for face in faces]
     # Eye crops around YuNet's eye points, the second one flipped as the engine does.
-    eyes = [align.warp(picture, forward, landmarks.EYE_SIZE, Image.BILINEAR) for face in faces
+    eyes = [align.warp(image, forward, landmarks.EYE_SIZE, cv2.INTER_LINEAR) for face in faces
             for forward in landmarks.eye_crops(_eye_corners(face.landmarks))]
     return {"face_mesh": np.stack(mesh).astype(np.float32) / 255,
             "iris": np.stack(eyes).astype(np.float32) / 255}

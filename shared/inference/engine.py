@@ -73,7 +73,7 @@ class Engine:
         return self.recognizer.embed(image, [face.landmarks for face in faces])
 
     def landmarks(self, image: np.ndarray, faces: list[Face]) -> list[FaceLandmarks]:
-        return self.landmark_model.landmarks(Image.fromarray(image), faces)
+        return self.landmark_model.landmarks(image, faces)
 
     @staticmethod
     def quality(image: np.ndarray, face: Face) -> FaceQuality:
@@ -81,10 +81,7 @@ class Engine:
 
     def appearance(self, image: np.ndarray, faces: list[Face]) -> list[Appearance]:
         """Mask, glasses and headwear probabilities of each face (one classifier run each)."""
-        return self._appearance(Image.fromarray(image), faces)
-
-    def _appearance(self, picture: Image.Image, faces: list[Face]) -> list[Appearance]:
-        readings = self.mask.read(picture, [face.landmarks for face in faces])
+        readings = self.mask.read(Image.fromarray(image), [face.landmarks for face in faces])
         return [self.heads.read(reading, face.width) for reading, face in zip(readings, faces)]
 
     def details(self, image: np.ndarray, faces: list[Face], landmarks: bool, appearance: bool,
@@ -92,19 +89,16 @@ class Engine:
         """The landmarks, the appearance and the quality of the faces, each when asked for
         (else None). The face mesh and iris models run in this thread, the mask classifier and
         the quality measures in a side thread: the two chains share nothing but the image,
-        and the models are small enough that two runs at once beat one run on two cores. The
-        image is converted for cropping once."""
-        picture = Image.fromarray(image) if faces and (landmarks or appearance) else None
-
+        and the models are small enough that two runs at once beat one run on two cores."""
         def side() -> tuple[list | None, list | None]:
-            return (self._appearance(picture, faces) if appearance else None,
+            return (self.appearance(image, faces) if appearance else None,
                     [self.quality(image, face) for face in faces] if quality else None)
         if not (faces and landmarks):
             return [] if landmarks else None, *side()
         if not (appearance or quality):
-            return self.landmark_model.landmarks(picture, faces), None, None
+            return self.landmark_model.landmarks(image, faces), None, None
         beside = self.side_threads.submit(side)
-        return self.landmark_model.landmarks(picture, faces), *beside.result()
+        return self.landmark_model.landmarks(image, faces), *beside.result()
 
     def confidence(self, similarity):
         return self.calibration.confidence(similarity)

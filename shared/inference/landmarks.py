@@ -34,8 +34,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
-from PIL import Image
 
 from shared.inference import align
 from shared.inference.detector import Face
@@ -87,16 +87,16 @@ class LandmarkModel:
     def __init__(self, mesh_session, iris_session):
         self.mesh, self.iris = mesh_session, iris_session
 
-    def landmarks(self, picture: Image.Image, faces: list[Face]) -> list[FaceLandmarks]:
-        """The points of each face of the picture (the image as Pillow's, see align.warp)."""
+    def landmarks(self, image: np.ndarray, faces: list[Face]) -> list[FaceLandmarks]:
+        """The points of each face of the (H, W, 3) uint8 RGB image."""
         if not faces:
             return []
         face_maps = [face_crop(face) for face in faces]
-        crops = [align.warp(picture, forward, MESH_SIZE, Image.BILINEAR) for forward in face_maps]
+        crops = [align.warp(image, forward, MESH_SIZE, cv2.INTER_LINEAR) for forward in face_maps]
         mesh = _run(self.mesh, crops)[0].reshape(len(faces), MESH_POINTS, 3)
         meshes = [to_image(points, forward) for points, forward in zip(mesh, face_maps)]
         eye_maps = [forward for points, _ in meshes for forward in eye_crops(points)]
-        eyes = [align.warp(picture, forward, EYE_SIZE, Image.BILINEAR) for forward in eye_maps]
+        eyes = [align.warp(image, forward, EYE_SIZE, cv2.INTER_LINEAR) for forward in eye_maps]
         contours, irises = _run(self.iris, eyes)
         eye_points = [to_image(np.concatenate([iris.reshape(5, 3)[:1], contour.reshape(71, 3)]),
                                forward)[0]

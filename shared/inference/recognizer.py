@@ -29,8 +29,6 @@ from concurrent.futures import Executor
 from typing import Sequence
 
 import numpy as np
-from PIL import Image
-
 from shared.inference import align
 
 PART_DIM = 128
@@ -63,8 +61,7 @@ class Recognizer:
         """(n, EMBEDDING_DIM) float32 unit vectors, one per face, in batches of BATCH_FACES."""
         if not landmarks:
             return np.zeros((0, EMBEDDING_DIM), np.float32)
-        picture = Image.fromarray(image)
-        return self.embed_chips(np.stack([align.chip(picture, points, *FACENET_CHIP)
+        return self.embed_chips(np.stack([align.chip(image, points, *FACENET_CHIP)
                                           for points in landmarks]))
 
     def embed_chips(self, facenet_chips: np.ndarray) -> np.ndarray:
