@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageFilter, PngImagePlugin
 
 from shared.errors import FaceError
-from shared.inference import EMBEDDING_DIM, get_engine
+from shared.inference import EMBEDDING_DIM, get_engine, images
 from shared.inference.align import chip_points
 from shared.inference.quality import head_pose
 
@@ -181,6 +181,33 @@ def test_exif_orientation_is_applied(engine, samples):
     assert image.shape == (upright.height, upright.width, 3)
     face = engine.detect(image)[0]
     assert face.landmarks[0, 1] < face.landmarks[2, 1] < face.landmarks[3, 1]
+
+
+def test_jpeg_pixels_are_pillows_in_every_orientation(samples):
+    """decode's OpenCV path for JPEGs gives Pillow's pixels (load(), the path of every other
+    file), EXIF orientation included (a JPEG cut short: test_corrupt_and_truncated_images)."""
+    photo = Image.open(samples / "Family1-Dad1.jpg").convert("RGB").resize((300, 200))
+    grey = photo.convert("L")
+    for picture, orientation in [(photo, o) for o in range(1, 9)] + [(grey, 1)]:
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        for progressive in (False, True):
+            data = encode(picture, "JPEG", exif=exif, quality=90, progressive=progressive)
+            assert images._decode_jpeg(data) is not None
+            assert np.array_equal(images.decode(data), images.rgb(images.load(data).image))
+
+
+def test_a_jpeg_cut_short_is_complete_only_in_its_thumbnail(samples):
+    """A phone photo's EXIF thumbnail ends with its own end-of-image marker: a cut main image
+    must not pass for complete because of it (OpenCV would decode the part silently)."""
+    photo = Image.open(samples / "Family1-Dad1.jpg").convert("RGB")
+    exif = Image.Exif()
+    exif[0x0112] = 1
+    thumbnail = encode(photo.resize((160, 120)), "JPEG")
+    data = encode(photo, "JPEG", exif=exif.tobytes() + b"\x00" * 8 + thumbnail)
+    assert images._complete_jpeg(data)
+    assert not images._complete_jpeg(data[: len(data) * 2 // 3])
+    assert data.find(b"\xff\xd9") < len(data) * 2 // 3     # the thumbnail's marker is there
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "BMP", "GIF"])

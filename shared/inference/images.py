@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -26,7 +27,46 @@ MAX_SIDE = 4096
 
 def decode(data: bytes) -> np.ndarray:
     """(H, W, 3) uint8 RGB with the EXIF orientation applied."""
-    return rgb(load(data).image)
+    pixels = _decode_jpeg(data)
+    return pixels if pixels is not None else rgb(load(data).image)
+
+
+def _decode_jpeg(data: bytes) -> np.ndarray | None:
+    """A complete RGB or grey JPEG (most photos) decoded by OpenCV, after the same checks as
+    load(); None for anything else, which load() decodes or refuses with its error. Both
+    decode with libjpeg-turbo to the same pixels and orientation (checked on 274 photos and
+    all 8 EXIF orientations), but OpenCV's path costs 0.9 ms for a 640x480 photo where
+    Pillow's (decode, then copy to an array) costs 2.6. OpenCV decodes what it has of a
+    truncated file without a word, so the file must hold an end-of-image marker after its
+    first scan (_complete_jpeg)."""
+    if not MIN_BYTES <= len(data) <= MAX_BYTES:
+        return None
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            _check_header(image, FORMATS)
+            if image.format not in ("JPEG", "MPO") or image.mode not in ("RGB", "L"):
+                return None
+    except Exception:  # noqa: BLE001 - load() says what is wrong with the file
+        return None
+    if not _complete_jpeg(data):
+        return None
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR_RGB)
+
+
+def _complete_jpeg(data: bytes) -> bool:
+    """Whether an end-of-image marker follows the image's first scan. The segments before the
+    scan are walked by their lengths (an EXIF thumbnail in APP1 has markers of its own);
+    entropy-coded bytes cannot hold the marker (0xFF is escaped there)."""
+    position = 2                                    # after start-of-image
+    while position + 4 <= len(data) and data[position] == 0xFF:
+        marker = data[position + 1]
+        if marker == 0xFF:                          # fill byte
+            position += 1
+        elif marker == 0xDA:                        # start of scan
+            return data.find(b"\xff\xd9", position) != -1
+        else:
+            position += 2 + int.from_bytes(data[position + 2:position + 4], "big")
+    return False
 
 
 @dataclass(frozen=True)
