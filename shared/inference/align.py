@@ -26,7 +26,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-# A 160 px warp is too small to split over threads; the engine runs requests side by side.
+# OpenCV's own thread pool off (for the whole process): a 160 px warp is too small to split,
+# and the engine already runs requests and model chains side by side.
 cv2.setNumThreads(1)
 
 CHIP_SIZE = 160
