@@ -5,13 +5,13 @@ points, in a unit square from the brows to the chin) with PADDING of that square
 side. FaceNet was trained on loose crops around a detector's box (MTCNN, 44 px of margin at
 160 px); on LFW (bench/evaluate.py, bench/lfw_identification.py) a padding of 0.3 gave the
 best verification and identification together (0.25: 0.25 points less verification accuracy;
-0.35-0.4: 0.5-0.7 points less rank-1). Sampling is bicubic: LFW faces are about 70 px, so
-the chip is mostly upsampled. dlib's recognizer takes its own chip, 150x150 with padding 0.25
-(dlib's `get_face_chip_details(shape, 150, 0.25)`, what it was trained on).
+0.35-0.4: 0.5-0.7 points less rank-1). dlib's recognizer takes its own chip, 150x150 with
+padding 0.25 (dlib's `get_face_chip_details(shape, 150, 0.25)`, what it was trained on).
 
-Sampling is OpenCV's warpAffine (bicubic for the chips, bilinear for the landmark models'
-crops): 0.3 ms for a 160 px chip where Pillow's transform took 1.2, on every face of every
-detect, add-face and enrollment. Its bicubic kernel is not Pillow's (a = -0.75 against
+Sampling is OpenCV's warpAffine, bicubic for the chips (LFW faces are about 70 px, so a chip
+is mostly upsampled) and bilinear for the landmark models' crops: 0.3 ms for a 160 px chip
+where Pillow's transform took 1.2, on every face of every detect, add-face and enrollment.
+Its bicubic kernel is not Pillow's (a = -0.75 against
 -0.5; the geometry is the same), which the recognizers barely see: over 180 LFW and sample
 faces the fused embeddings of the two chips agree to cosine 0.9987 on average (0.9954 at
 worst), and LFW verification (99.58%, TAR 99.17% at FAR 1e-3) did not change. Faces embedded
