@@ -1,16 +1,22 @@
-"""The faceId cache on a real Azurite: round trip, many-id lookups, expiry and purge."""
+"""The faceId cache on a real Azurite: round trip, many-id lookups, expiry and purge; the
+direct write of one face (types, replace, threads, a restarted Azurite, a refused write)."""
 from __future__ import annotations
 
+import base64
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from azure.data.tables import UpdateMode
+from azure.core.credentials import AzureNamedKeyCredential, AzureSasCredential
+from azure.core.exceptions import HttpResponseError
+from azure.data.tables import TableClient, UpdateMode
 
 from shared import clock
 from shared.inference.recognizer import EMBEDDING_DIM
 from shared.storage import clients
-from shared.storage.face_ids import TABLE, FaceIdStore, StoredFace, expiry
+from shared.storage.direct_upsert import DirectUpsert
+from shared.storage.face_ids import TABLE, FaceIdStore, StoredFace, _to_entity, expiry
 
 
 def _face(ttl: int = 86400, model: str = "recognition_04") -> StoredFace:
@@ -94,3 +100,84 @@ def test_the_purge_runs_every_minute():
     [trigger] = [binding for binding in function_metadata(function_app.app)["face_id_purge"]
                  ["bindings"] if binding["type"] == "timerTrigger"]
     assert trigger["schedule"] == "0 * * * * *"
+
+
+# --- the direct write (shared/storage/direct_upsert.py) --------------------------------------
+
+WHEN = expiry(3600)
+
+
+def _entity(row_key: str) -> dict:
+    return {"PartitionKey": "p'1 é", "RowKey": row_key, "Text": "naïve 'quoted'",
+            "Small": -7, "Large": 2**31 - 1, "Flag": True, "Blob": bytes(range(256)),
+            "When": WHEN}
+
+
+def test_a_direct_write_reads_back_as_the_sdks_own(store):
+    """Every value type the faceId rows use (and booleans, quotes and non-ASCII keys) comes back from the SDK with the same value and type as an entity the SDK wrote."""
+    table = clients.table(TABLE)
+    direct = DirectUpsert.for_client(table, 3)
+    ours, sdks = _entity(f"direct {uuid.uuid4()}"), _entity(f"sdk {uuid.uuid4()}")
+    assert direct.upsert(ours)
+    table.upsert_entity(sdks, mode=UpdateMode.REPLACE)
+    read_ours = table.get_entity(ours["PartitionKey"], ours["RowKey"])
+    read_sdks = table.get_entity(sdks["PartitionKey"], sdks["RowKey"])
+    for name in ("Text", "Small", "Large", "Flag", "Blob", "When"):
+        assert read_ours[name] == read_sdks[name], name
+        assert type(read_ours[name]) is type(read_sdks[name]), name
+    assert read_ours["When"] == ours["When"]
+    with pytest.raises(TypeError):          # an Int64 needs the SDK's EntityProperty, as there
+        direct.upsert({**ours, "Large": 2**31})
+
+
+def test_a_direct_write_replaces_the_whole_entity(store):
+    table = clients.table(TABLE)
+    direct = DirectUpsert.for_client(table, 3)
+    first = _entity(str(uuid.uuid4()))
+    assert direct.upsert(first)
+    assert direct.upsert({"PartitionKey": first["PartitionKey"], "RowKey": first["RowKey"],
+                          "Text": "second"})
+    read = table.get_entity(first["PartitionKey"], first["RowKey"])
+    assert read["Text"] == "second" and "Blob" not in read
+
+
+def test_direct_writes_from_eight_threads_all_land(store):
+    direct = DirectUpsert.for_client(clients.table(TABLE), 3)
+    faces = [_face() for _ in range(160)]
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(lambda face: direct.upsert(_to_entity(face)), faces))
+    found = store.find([face.face_id for face in faces])
+    assert {face_id: found[face_id].embedding.tobytes() for face_id in found} == \
+        {face.face_id: face.embedding.tobytes() for face in faces}
+    assert len(direct._idle) <= 8       # connections are kept and shared, not one per write
+
+
+def test_a_direct_write_reconnects_after_azurite_restarts(azurite, store):
+    """The kept-open connections die with the server; the next write opens a new one."""
+    direct = DirectUpsert.for_client(clients.table(TABLE), 3)
+    before, after = _face(), _face()
+    assert direct.upsert(_to_entity(before))
+    azurite.restart()
+    assert direct.upsert(_to_entity(after))
+    assert set(store.find([before.face_id, after.face_id])) == {before.face_id, after.face_id}
+
+
+def test_a_refused_direct_write_is_left_to_the_sdk(store):
+    """A wrong key gets 403: `upsert` says so and stores nothing; the SDK then raises, as
+    before the direct path existed."""
+    table = clients.table(TABLE)
+    name, _ = table.credential.named_key
+    wrong = TableClient(table.url, TABLE, credential=AzureNamedKeyCredential(
+        name, base64.b64encode(b"not the key").decode()))
+    face = _face()
+    assert DirectUpsert.for_client(wrong, 3).upsert(_to_entity(face)) is False
+    assert store.find([face.face_id]) == {}
+    with pytest.raises(HttpResponseError) as refused:
+        FaceIdStore(wrong).save([face])
+    assert refused.value.status_code == 403
+
+
+def test_clients_without_an_account_key_always_use_the_sdk(store):
+    table = clients.table(TABLE)
+    with_sas = TableClient(table.url, TABLE, credential=AzureSasCredential("sv=2019-02-02&sig=x"))
+    assert DirectUpsert.for_client(with_sas, 3) is None

@@ -23,11 +23,13 @@ from functools import lru_cache
 from typing import Iterable, Iterator
 
 import numpy as np
+from azure.data.tables import TableClient, UpdateMode
 
 from shared import clock, settings
 from shared.model_names import EMBEDDING_VERSION
 from shared.errors import FaceError
 from shared.storage import clients, tables
+from shared.storage.direct_upsert import DirectUpsert
 
 TABLE = "faceids"
 _IDS_PER_QUERY = 14            # + the PartitionKey comparison = the service's limit of 15
@@ -89,12 +91,15 @@ def _transactions(operation: str, entities: Iterable) -> list[list[tuple]]:
 
 
 class FaceIdStore:
-    def __init__(self) -> None:
-        self._table = clients.table(TABLE)
+    def __init__(self, table: TableClient | None = None) -> None:
+        self._table = table or clients.table(TABLE)
+        self._direct = DirectUpsert.for_client(self._table, clients.CONNECT_TIMEOUT)
 
     def save(self, faces: list[StoredFace]) -> None:
         if len(faces) == 1:     # the usual detect: one round trip, no transaction envelope
-            self._table.upsert_entity(_to_entity(faces[0]))
+            entity = _to_entity(faces[0])
+            if not (self._direct and self._direct.upsert(entity)):
+                self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
             return
         transactions = _transactions("upsert", map(_to_entity, faces))
         self._parallel(self._table.submit_transaction, transactions)
