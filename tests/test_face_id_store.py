@@ -1,8 +1,10 @@
 """The faceId cache on a real Azurite: round trip, many-id lookups, expiry and purge; the
-direct write of one face (types, replace, threads, a restarted Azurite, a refused write)."""
+direct write of one face (types, replace, threads, a restarted Azurite, a refused write,
+storage that does not answer, a proxy)."""
 from __future__ import annotations
 
 import base64
+import socket
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -181,3 +183,28 @@ def test_clients_without_an_account_key_always_use_the_sdk(store):
     table = clients.table(TABLE)
     with_sas = TableClient(table.url, TABLE, credential=AzureSasCredential("sv=2019-02-02&sig=x"))
     assert DirectUpsert.for_client(with_sas, 3) is None
+
+
+def test_after_a_failed_connection_the_direct_path_stands_aside(store):
+    """Storage that does not answer: the next writes go to the SDK at once, without another
+    connection attempt of their own."""
+    with socket.socket() as probe:          # a port with nothing listening, then a listener
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        direct = DirectUpsert(f"http://127.0.0.1:{port}/devstoreaccount1", "devstoreaccount1",
+                              base64.b64encode(b"key").decode(), TABLE, 3)
+        assert direct.upsert(_to_entity(_face())) is False       # refused
+        probe.listen()
+        probe.settimeout(0.5)
+        assert direct.upsert(_to_entity(_face())) is False       # resting: not even tried
+        with pytest.raises(TimeoutError):
+            probe.accept()
+
+
+def test_clients_behind_a_proxy_use_the_sdk(store, monkeypatch):
+    table = clients.table(TABLE)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "")
+    assert DirectUpsert.for_client(table, 3) is None
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    assert DirectUpsert.for_client(table, 3) is not None
