@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import struct
+import threading
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,7 @@ from PIL import Image, ImageFilter, PngImagePlugin
 from shared.errors import FaceError
 from shared.inference import EMBEDDING_DIM, get_engine, images
 from shared.inference.align import chip_points
+from shared.inference.engine import RunCount
 from shared.inference.quality import head_pose
 
 
@@ -168,6 +170,37 @@ def test_concurrent_requests_agree(engine, samples):
         results = list(pool.map(lambda _: engine.embed(image, engine.detect(image)), range(4)))
     for result in results:
         assert np.allclose(result, expected, atol=1e-5)
+
+
+def test_the_spinning_detector_finds_the_same_faces(engine, samples):
+    """A run alone uses the detector's spinning session, one among others the sleeping one:
+    the same graph, so the same faces to the bit."""
+    image = load(engine, samples / "identification1.jpg")
+    alone, among_others = (engine.detector.detect(image, alone=flag) for flag in (True, False))
+    assert len(alone) == 4
+    for a, b in zip(alone, among_others, strict=True):
+        assert (a.left, a.top, a.width, a.height, a.score) == (b.left, b.top, b.width, b.height,
+                                                               b.score)
+        assert np.array_equal(a.landmarks, b.landmarks)
+
+
+def test_a_run_is_alone_only_when_no_other_is_under_way():
+    runs = RunCount()
+    with runs.counted() as first:
+        with runs.counted() as second:
+            assert (first, second) == (True, False)
+        with runs.counted() as third:
+            assert third is False
+    with runs.counted() as later:
+        assert later is True
+    started = threading.Barrier(4)
+
+    def overlapping(_) -> bool:
+        with runs.counted() as alone:
+            started.wait()
+            return alone
+    with ThreadPoolExecutor(4) as pool:
+        assert sorted(pool.map(overlapping, range(4))) == [False] * 3 + [True]
 
 
 # --- decoding -----------------------------------------------------------------------------

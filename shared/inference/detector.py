@@ -44,25 +44,30 @@ class Face:
 
 
 class Detector:
-    def __init__(self, session):
-        self.session = session
+    def __init__(self, session, spinning_session=None):
+        """`spinning_session`, a second session of the graph, serves runs that have the cores
+        to themselves (shared/inference/engine.py, open_session)."""
+        self.sessions = {False: session, True: spinning_session or session}
         self.input_name = session.get_inputs()[0].name
 
-    def detect(self, image: np.ndarray, min_face: int | None = None) -> list[Face]:
+    def detect(self, image: np.ndarray, min_face: int | None = None,
+               alone: bool = False) -> list[Face]:
         """Faces of at least MIN_FACE px, largest first, at most MAX_FACES. With `min_face`,
-        faces of at least that many pixels in this image, whatever its size (redaction)."""
+        faces of at least that many pixels in this image, whatever its size (redaction).
+        `alone`: nothing else runs a model in this process."""
         picture = Image.fromarray(image)
-        rows = np.concatenate([self._run(picture, scale)
+        session = self.sessions[alone]
+        rows = np.concatenate([self._run(session, picture, scale)
                                for scale in scales(picture.size, min_face)])
         rows = rows[_nms(rows[:, :5])]
         faces = [_to_face(row, image.shape) for row in rows]
         faces = [f for f in faces if max(f.width, f.height) >= (min_face or MIN_FACE)]
         return sorted(faces, key=lambda f: f.area, reverse=True)[:MAX_FACES]
 
-    def _run(self, image: Image.Image, scale: float) -> np.ndarray:
+    def _run(self, session, image: Image.Image, scale: float) -> np.ndarray:
         """Rows of x1, y1, x2, y2, score, 10 landmark coordinates, in original pixels."""
         blob = _blob(image, scale)
-        outputs = self.session.run(None, {self.input_name: blob})
+        outputs = session.run(None, {self.input_name: blob})
         rows = _decode(outputs, blob.shape[2], blob.shape[3])
         rows[:, [0, 1, 2, 3] + list(range(5, 15))] /= scale
         return rows
