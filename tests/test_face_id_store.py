@@ -116,7 +116,8 @@ def _entity(row_key: str) -> dict:
 
 
 def test_a_direct_write_reads_back_as_the_sdks_own(store):
-    """Every value type the faceId rows use (and booleans, quotes and non-ASCII keys) comes back from the SDK with the same value and type as an entity the SDK wrote."""
+    """Every value type the faceId rows use (and booleans, quotes and non-ASCII keys) comes
+    back from the SDK with the same value and type as from an entity the SDK wrote."""
     table = clients.table(TABLE)
     direct = DirectUpsert.for_client(table, 3)
     ours, sdks = _entity(f"direct {uuid.uuid4()}"), _entity(f"sdk {uuid.uuid4()}")

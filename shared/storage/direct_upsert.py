@@ -5,15 +5,17 @@ signed with the account key: the faceId write that every detect waits for
 Through azure-data-tables the same write costs about 2 ms, 1.4 ms of it CPU in this process
 (the pipeline's policies and `requests`); here 0.8 ms, 0.25 ms of it CPU (Azurite, warm
 process). Detect over HTTP took 2.3 ms less (median of 150 requests paired with the SDK's
-write, 640x480, one face). It makes the one request the Table
-service documents for this (Insert Or Replace Entity: PUT on the entity's address, SharedKey
-authorization, the SDK's API version) and nothing more. On any other answer, a timeout, or a
-fresh connection that fails, `upsert` returns False and the caller sends the same write
-through the SDK, whose retries and errors the rest of the app knows; the write is idempotent,
-so sending it twice is harmless. Accounts reached with an identity (no key) always use the
-SDK, and so do clients that a proxy would stand between (HTTP(S)_PROXY, as `requests` honours
-them). After a failed connection the direct path stands aside for REST_SECONDS, so that storage
-that does not answer costs each request one timeout, the SDK's, not two."""
+write, 640x480, one face).
+
+It makes the one request the Table service documents for this (Insert Or Replace Entity: PUT
+on the entity's address, SharedKey authorization, the SDK's API version) and nothing more. On
+any other answer, a timeout, or a fresh connection that fails, `upsert` returns False and the
+caller sends the same write through the SDK, whose retries and errors the rest of the app
+knows; the write is idempotent, so sending it twice is harmless. After a failed connection
+the direct path stands aside for REST_SECONDS, so that storage that does not answer costs
+each request one timeout, the SDK's, not two. Accounts reached with an identity (no key)
+always use the SDK, and so do clients that a proxy would stand between (HTTP(S)_PROXY, as
+`requests` honours them)."""
 from __future__ import annotations
 
 import base64
@@ -61,8 +63,8 @@ class DirectUpsert:
         return cls(client.url, name, key, client.table_name, timeout)
 
     def upsert(self, entity: dict) -> bool:
-        """Store `entity` (str, Int32, bool, bytes and aware datetime values), replacing any entity
-        with its keys; False when the caller should send it through the SDK instead."""
+        """Store `entity` (str, Int32, bool, bytes and aware datetime values), replacing any
+        entity with its keys; False when the caller should send it through the SDK instead."""
         if time.monotonic() < self._resting_until:
             return False
         path = (f"{self._table_path}(PartitionKey='{_key(entity['PartitionKey'])}',"
