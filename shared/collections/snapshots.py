@@ -135,8 +135,8 @@ class Snapshot:
 
     @cached_property
     def _key_index(self) -> tuple[np.ndarray, np.ndarray]:
-        """See _key_index (the function); made at the
-        first filtered search, as most galleries are never searched that way."""
+        """See _key_index (the function); made at the first filtered search, as most
+        galleries are never searched that way."""
         return _key_index(self.owners)
 
     def _faces(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

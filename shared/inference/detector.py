@@ -47,7 +47,8 @@ class Detector:
     def __init__(self, session, spinning_session=None):
         """`spinning_session`, a second session of the graph, serves runs that have the cores
         to themselves (shared/inference/engine.py, open_session)."""
-        self.sessions = {False: session, True: spinning_session or session}
+        self.session = session
+        self.spinning_session = spinning_session or session
         self.input_name = session.get_inputs()[0].name
 
     def detect(self, image: np.ndarray, min_face: int | None = None,
@@ -56,7 +57,7 @@ class Detector:
         faces of at least that many pixels in this image, whatever its size (redaction).
         `alone`: nothing else runs a model in this process."""
         picture = Image.fromarray(image)
-        session = self.sessions[alone]
+        session = self.spinning_session if alone else self.session
         rows = np.concatenate([self._run(session, picture, scale)
                                for scale in scales(picture.size, min_face)])
         rows = rows[_nms(rows[:, :5])]

@@ -29,6 +29,7 @@ from concurrent.futures import Executor
 from typing import Sequence
 
 import numpy as np
+
 from shared.inference import align
 
 PART_DIM = 128
