@@ -1,8 +1,15 @@
 """Helpers of the collection tests that run the domain in-process over a real Azurite:
-synthetic embeddings, cached faceIds to search with, and the training queue run synchronously."""
+synthetic embeddings, cached faceIds to search with, the training queue run synchronously, and
+worker processes to kill."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
 import uuid
 
 import numpy as np
@@ -10,6 +17,7 @@ import numpy as np
 from shared.collections import shards, training
 from shared.storage import clients
 from shared.storage.face_ids import StoredFace, default_store, expiry
+from tests.conftest import ROOT
 
 
 def unit(vectors: np.ndarray) -> np.ndarray:
@@ -50,3 +58,29 @@ def run_queue(poison_after: int | None = None, visibility_timeout: int = 60) -> 
                     continue
                 training.process_poison(body)
             queue.delete_message(message)
+
+
+def run_worker(module: str, args: list[str], seconds: float) -> list[list[str]]:
+    """Start the worker `module` (it prints "ready", then a line per step), SIGKILL it
+    `seconds` after it is ready; its whole lines, split."""
+    process = subprocess.Popen([sys.executable, "-m", module, *args],
+                               cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    lines: list[list[str]] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        for line in process.stdout:
+            if not line.endswith("\n"):    # cut by the kill: never told, as for a client
+                break
+            lines.append(line.split())
+            if line.startswith("ready"):
+                ready.set()
+    reader = threading.Thread(target=read)
+    reader.start()
+    assert ready.wait(120), "the worker did not start"
+    time.sleep(seconds)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    reader.join()
+    return lines

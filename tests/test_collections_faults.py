@@ -11,11 +11,7 @@ redelivered messages)."""
 from __future__ import annotations
 
 import dataclasses
-import os
 import random
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -30,10 +26,10 @@ from shared.collections import search as collection_search
 from shared.collections import faces as persisted_faces
 from shared.collections.kinds import LARGE_PERSON_GROUP, PERSON_GROUP, Kind
 from shared.errors import FaceError
-from tests.collections_support import cached_face, random_vector, run_queue
+from tests.collections_support import cached_face, random_vector, run_queue, run_worker
 from tests.collections_worker import VISIBILITY
-from tests.conftest import ROOT
 
+WORKER = "tests.collections_worker"
 ONE_SHARD = dataclasses.replace(PERSON_GROUP, shard_count=1)    # every person in one shard
 THREADS, SECONDS = 8, 60
 
@@ -246,31 +242,6 @@ def test_azurite_restart_during_adds_and_deletes(azurite, figures):
 
 # --- killed processes ----------------------------------------------------------------------
 
-def run_worker(args: list[str], seconds: float) -> list[list[str]]:
-    """Start the worker, SIGKILL it `seconds` after it is ready; its lines, split."""
-    process = subprocess.Popen([sys.executable, "-m", "tests.collections_worker", *args],
-                               cwd=ROOT, stdout=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    lines: list[list[str]] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        for line in process.stdout:
-            if not line.endswith("\n"):    # cut by the kill: never told, as for a client
-                break
-            lines.append(line.split())
-            if line.startswith("ready"):
-                ready.set()
-    reader = threading.Thread(target=read)
-    reader.start()
-    assert ready.wait(120), "the worker did not start"
-    time.sleep(seconds)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    reader.join()
-    return lines
-
-
 def record_worker(lines: list[list[str]], ledger: Ledger) -> None:
     for word, *rest in lines:
         if word == "added":
@@ -290,7 +261,7 @@ def test_killed_mid_add_and_delete_loses_nothing(azurite, figures):
     group_id, persons = new_group(kind, 4)
     ledger, pauses = Ledger(), random.Random(5)
     for kill in range(8):
-        record_worker(run_worker(["churn", kind.name, "2", group_id, str(kill + 1)],
+        record_worker(run_worker(WORKER, ["churn", kind.name, "2", group_id, str(kill + 1)],
                                  pauses.uniform(0.5, 2.5)), ledger)
         lost, ghosts = lost_and_ghosts(kind, group_id, ledger)
         report = integrity.check(storage_id(kind, group_id))
@@ -316,7 +287,7 @@ def test_killed_mid_training_keeps_the_last_snapshot_serving(azurite, figures):
     sample = dict(list(faces.items())[:10])
     counts, pauses = Counter(), random.Random(9)
     for _ in range(6):
-        lines = run_worker(["train", "largePersonGroup", "256", group_id],
+        lines = run_worker(WORKER, ["train", "largePersonGroup", "256", group_id],
                            pauses.uniform(0.3, 3.0))
         counts["kills"] += 1
         counts["killed mid-training"] += lines[-1][0] == "training"

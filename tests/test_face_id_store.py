@@ -1,11 +1,14 @@
 """The faceId cache on a real Azurite: round trip, many-id lookups, expiry and purge; the
 direct write of one face (types, replace, threads, a restarted Azurite, a refused write,
-storage that does not answer, a proxy)."""
+storage that does not answer, a proxy); random operations checked against a dictionary, and
+writer processes killed mid-write."""
 from __future__ import annotations
 
 import base64
+import random
 import socket
 import uuid
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -19,6 +22,7 @@ from shared.inference.recognizer import EMBEDDING_DIM
 from shared.storage import clients
 from shared.storage.direct_upsert import DirectUpsert
 from shared.storage.face_ids import TABLE, FaceIdStore, StoredFace, _to_entity, expiry
+from tests.collections_support import random_vector, run_worker
 
 
 def _face(ttl: int = 86400, model: str = "recognition_04") -> StoredFace:
@@ -209,3 +213,70 @@ def test_clients_behind_a_proxy_use_the_sdk(store, monkeypatch):
     assert DirectUpsert.for_client(table, 3) is None
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     assert DirectUpsert.for_client(table, 3) is not None
+
+
+# --- random operations against a model, and killed writers -----------------------------------
+
+def test_random_operations_agree_with_a_dictionary(store, figures):
+    """Saves of one face (direct) and of several (transactions), rewrites of known faceIds,
+    lookups of known, unknown and expired ids, time passing and purges, in a random order:
+    every lookup returns exactly the unexpired faces a dictionary holds, with their vectors."""
+    rng = random.Random(11)
+    held: dict[str, StoredFace] = {}
+    counts: Counter = Counter()
+
+    def new(face_id: str | None = None) -> StoredFace:
+        vector = random_vector(rng.randrange(1 << 30))
+        return StoredFace(face_id or str(uuid.uuid4()), vector, "recognition_04",
+                          (rng.randrange(100), 2, 3, 4), expiry(rng.choice([60, 120, 3600])))
+
+    for _ in range(400):
+        roll = rng.random()
+        if roll < 0.35:
+            faces, kind = [new()], "save one"
+        elif roll < 0.5:
+            faces, kind = [new() for _ in range(rng.randint(2, 30))], "save many"
+        elif roll < 0.6 and held:
+            faces, kind = [new(rng.choice(sorted(held)))], "rewrite"
+        else:
+            faces, kind = [], None
+        if kind:
+            store.save(faces)
+            held.update({face.face_id: face for face in faces})
+            counts[kind] += 1
+        elif roll < 0.85:
+            asked = rng.sample(sorted(held), min(len(held), rng.randint(1, 40)))
+            asked += [str(uuid.uuid4()) for _ in range(rng.randint(0, 3))]
+            found = store.find(asked)
+            now = clock.now()
+            assert set(found) == {i for i in asked if i in held and held[i].expires_at > now}
+            for face_id, face in found.items():
+                assert np.array_equal(face.embedding, held[face_id].embedding)
+                assert face.rectangle == held[face_id].rectangle
+            counts["lookups"] += 1
+        elif roll < 0.95:
+            clock.shift(rng.choice([10, 30, 70]))
+            counts["time passes"] += 1
+        else:
+            store.purge_expired()
+            counts["purges"] += 1
+    figures.append(f"faceId cache, model-based: {dict(counts)}, zero disagreement")
+    assert counts["lookups"] >= 50 and counts["save one"] >= 50 and counts["rewrite"] >= 10
+
+
+def test_killed_writers_lose_no_faceid_they_acknowledged(store, figures):
+    """SIGKILL lands mid-write (one face or a transaction): every faceId the worker printed,
+    as a client would have been given it, is found with its vector."""
+    acknowledged: dict[str, int] = {}
+    pauses = random.Random(3)
+    for kill in range(4):
+        lines = run_worker("tests.face_id_worker", [str(kill + 1)], pauses.uniform(0.5, 2.0))
+        acknowledged.update({face_id: int(seed) for word, *rest in lines if word == "saved"
+                             for face_id, seed in [rest]})
+    found = store.find(sorted(acknowledged))
+    assert len(acknowledged) >= 40                                  # the workers did write
+    assert set(found) == set(acknowledged)
+    for face_id, seed in acknowledged.items():
+        assert np.array_equal(found[face_id].embedding, random_vector(seed))
+    figures.append(f"faceId cache, 4 writers killed: {len(acknowledged)} acknowledged, "
+                   f"all found")
