@@ -135,8 +135,8 @@ def bench_size(size: int, rng: np.random.Generator) -> None:
                for i, p in enumerate(probes[:20]))
     print(f"  top-1 correct            {hits}/20")
     queries = iter(probes * 2)
-    search = timed(lambda: snapshot.best_owners(next(queries)[None, :], 10), QUERIES)
-    print(f"  search, 1 face           {percentiles(search)}")
+    searched = timed(lambda: snapshot.best_owners(next(queries)[None, :], 10), QUERIES)
+    print(f"  search, 1 face           {percentiles(searched)}")
 
     face_ids = [str(uuid.uuid4()) for _ in probes]
     default_store().save([StoredFace(f, p, "recognition_01", (0, 0, 1, 1), expiry(3600))

@@ -22,6 +22,7 @@ from azure.core.exceptions import HttpResponseError, ServiceRequestError, Servic
 from functions.arguments import parse_object
 from shared import settings
 from shared.errors import FaceError, bad_argument
+from shared.storage.contention import ContentionError
 
 # v1.1-preview.1 answers as v1.2-preview.1 does (the first azure-ai-vision-face, 1.0.0b1, used it).
 API_VERSIONS = ("v1.0", "v1.1-preview.1", "v1.2", "v1.2-preview.1")
@@ -164,6 +165,10 @@ def handle(req: func.HttpRequest, handler: Callable[[ApiRequest], Any],
             response = _to_response(handler(ApiRequest(req)), request_id)
     except FaceError as err:
         code, response = err.code, error_response(err.status, err.code, err.message, request_id)
+    except ContentionError:
+        code, response = "ConcurrentOperationConflict", error_response(
+            409, "ConcurrentOperationConflict", "Too many concurrent changes to the same "
+            "resource. Please retry later.", request_id)
     except Exception as err:  # noqa: BLE001 - the envelope must never carry a stack trace
         if _storage_unavailable(err):
             log.warning("storage unavailable: %s", type(err).__name__,

@@ -30,12 +30,12 @@ from azure.storage.blob import BlobBlock, BlobClient, ContainerClient
 from shared.inference.recognizer import EMBEDDING_DIM
 from shared.model_names import EMBEDDING_VERSION
 from shared.storage import clients
+from shared.storage.contention import attempts
 
 CONTAINER = "collections"
 DIM = EMBEDDING_DIM
 RECORD = np.dtype([("face", "V16"), ("owner", "V16"), ("vector", "<f4", (DIM,))])
 COMPACT_AT = 1000        # committed blocks; every add re-sends the list, so keep it short
-_RETRIES = 50
 
 
 def uuid_bytes(ids: list[str]) -> np.ndarray:
@@ -98,7 +98,7 @@ def read(storage_id: str, shard: int) -> tuple[np.ndarray, str | None]:
 def append(storage_id: str, shard: int, new: np.ndarray) -> None:
     """Add records to a shard without losing concurrent additions."""
     blob = _blob(storage_id, shard)
-    for _ in range(_RETRIES):
+    for _ in attempts("one shard"):
         try:
             properties = blob.get_blob_properties()
             committed, _ = blob.get_block_list("committed")
@@ -112,7 +112,6 @@ def append(storage_id: str, shard: int, new: np.ndarray) -> None:
             continue
         if _commit(blob, [block.id for block in committed], new.tobytes(), etag):
             return
-    raise RuntimeError("too much contention on one shard")
 
 
 def _commit(blob: BlobClient, kept: list[str], data: bytes, etag: str | None) -> bool:
@@ -145,10 +144,9 @@ def remove(storage_id: str, shard: int, owners: set[str] = frozenset(),
         gone = np.isin(old["owner"], owner_bytes) | np.isin(old["face"], face_bytes)
         removed = int(gone.sum())
         return old[~gone] if removed else None
-    for _ in range(_RETRIES):
+    for _ in attempts("one shard"):
         if _rewrite(storage_id, shard, keep):
             return removed
-    raise RuntimeError("too much contention on one shard")
 
 
 def _read_for_write(storage_id: str, shard: int) -> tuple[np.ndarray, str | None]:
@@ -157,7 +155,7 @@ def _read_for_write(storage_id: str, shard: int) -> tuple[np.ndarray, str | None
     enough: Azurite answers a download with the content of one version and, when a commit
     lands meanwhile, the ETag of the next."""
     blob = _blob(storage_id, shard)
-    for _ in range(_RETRIES):
+    for _ in attempts("one shard"):
         etag = _etag(blob)
         if etag is None:
             return np.zeros(0, RECORD), None
@@ -168,7 +166,6 @@ def _read_for_write(storage_id: str, shard: int) -> tuple[np.ndarray, str | None
             continue
         if _etag(blob) == etag:
             return records, etag
-    raise RuntimeError("too much contention on one shard")
 
 
 def _etag(blob: BlobClient) -> str | None:

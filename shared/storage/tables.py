@@ -11,9 +11,9 @@ from azure.core.exceptions import (ResourceExistsError, ResourceModifiedError,
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from shared.storage.clients import table
+from shared.storage.contention import attempts
 
 BATCH = 100             # the entity group transaction limit
-RETRIES = 50            # optimistic-concurrency attempts before giving up
 T = TypeVar("T")
 
 
@@ -25,13 +25,13 @@ def entity_or_none(name: str, partition: str, row: str):
 
 
 def retry_on_conflict(attempt: Callable[[], T]) -> T:
-    """Run a read-modify-write until its conditional write wins the race."""
-    for _ in range(RETRIES):
+    """Run a read-modify-write until its conditional write wins the race (ContentionError if
+    it never does)."""
+    for _ in attempts("one entity"):
         try:
             return attempt()
         except (ResourceModifiedError, ResourceExistsError):
             continue
-    raise RuntimeError("too much contention on one entity")
 
 
 def if_unchanged(entity) -> dict:
