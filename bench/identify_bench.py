@@ -121,6 +121,8 @@ def bench_size(size: int, rng: np.random.Generator) -> None:
     print(f"  training                 {train(collection.storage_id):6.1f} s "
           f"({WORKERS} workers)")
 
+    # Training leaves the snapshot it built in this process's cache: drop it, to measure a load.
+    snapshots.forget(collection.storage_id)
     gc.collect()
     before = rss_bytes()
     version = training.state(collection.storage_id).snapshot
