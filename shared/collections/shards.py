@@ -1,10 +1,10 @@
 """Embeddings of persisted faces, in Blob shards: training reads a few hundred blobs instead of
 scanning tables of millions of rows.
 
-Blob `collections/<storageId>/shards-<embedding version>/<nnn>` holds fixed-size records (face id, owner id,
-float32 vector). The owner is the person (groups) or the face itself (face lists); the shard is
-a hash of the owner, so all faces of a person share a shard and deleting a person rewrites one
-blob.
+Blob `collections/<storageId>/shards-<embedding version>/<nnn>` holds fixed-size records (face
+id, owner id, float32 vector). The owner is the person (groups) or the face itself (face lists);
+the shard is a hash of the owner, so all faces of a person share a shard and deleting a person
+rewrites one blob.
 
 Shards are block blobs, and every write is a block-list commit conditional on the blob's ETag
 (retrying on a race): adding a face stages one block and commits the committed list plus it;

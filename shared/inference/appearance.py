@@ -3,9 +3,10 @@
 The mask probability is the face-mask classifier's own (shared/inference/mask.py). Glasses,
 sunglasses and headwear come from small heads of our own: logistic regressions on the same
 classifier's pooled features of the same crop (whole face, band above the brows, band of the
-eyes; models/mask.py), so all of them cost one MobileNetV2 run per face. The heads are fitted by `python -m models.train_heads` on photos labelled by
-inspection (models/labels/README.md) and committed as models/appearance_heads.json, tied to
-the sha256 of the mask model whose features they read:
+eyes; models/mask.py), so all of them cost one MobileNetV2 run per face. The heads are fitted by
+`python -m models.train_heads` on photos labelled by inspection (models/labels/README.md) and
+committed as models/appearance_heads.json, tied to the sha256 of the mask model whose features
+they read:
   - glasses:    any eyewear (reading glasses or sunglasses) against none;
   - sunglasses: among faces with eyewear, dark lenses against clear ones (few examples: see
                 models/labels/README.md);

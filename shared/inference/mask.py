@@ -5,13 +5,14 @@ without_mask) and MobileNetV2's last feature map pooled three ways (all of it, t
 the brows, the band of brows and eyes; models/mask.py), which the appearance heads
 (shared/inference/appearance.py) read, so one run per face serves mask, glasses and headwear.
 
-The classifier was trained on face boxes of an SSD face detector, which run from the forehead
-to the chin. The crop here is the aligned chip (shared/inference/align.py, sampled by
-Pillow: `pillow_chip`) with a padding of CROP_PADDING: a little looser than those boxes, so
-that the top of the head (headwear) is in view too. Every face is first sampled at DETAIL_SIZE px and then enlarged to CROP_SIZE: the
-heads were trained on LFW photos, whose crops come out about that size, and on sharper crops
-of large faces they fail (thick-rimmed glasses on a 240 px face read as none); the mask
-classifier is as good on crops of that detail (the facemask faces are smaller still)."""
+The classifier was trained on face boxes of an SSD face detector, which run from the forehead to
+the chin. The crop here is the aligned chip (shared/inference/align.py, sampled by Pillow:
+`pillow_chip`) with a padding of CROP_PADDING: a little looser than those boxes, so that the top
+of the head (headwear) is in view too. Every face is first sampled at DETAIL_SIZE px and then
+enlarged to CROP_SIZE: the heads were trained on LFW photos, whose crops come out about that
+size, and on sharper crops of large faces they fail (thick-rimmed glasses on a 240 px face read
+as none); the mask classifier is as good on crops of that detail (the facemask faces are smaller
+still)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

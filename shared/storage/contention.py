@@ -12,7 +12,7 @@ from typing import Iterator
 
 ATTEMPTS = 50
 FIRST_PAUSE = 0.005      # seconds: the longest pause after the first lost race
-LONGEST_PAUSE = 1.0      # and after many; all 50 attempts then take about 20 s at most
+LONGEST_PAUSE = 1.0      # and after many: 50 lost attempts pause about 21 s in all (42 at most)
 
 
 class ContentionError(RuntimeError):
